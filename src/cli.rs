@@ -1,0 +1,95 @@
+//! The `airlock` command line. Each subcommand is one entry point of the architecture; those not
+//! built yet say so and exit non-zero rather than pretend to work.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for a command that could not do its job (bad input, I/O, not built yet).
+pub const EXIT_ERROR: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, about = "The airlock between public package registries and isolated SageMaker Studio domains")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller against the cluster of the current kubeconfig.
+    Controller,
+    /// Resolve, fetch, scan and decide on packages without Kubernetes (for CI gates).
+    Scan {
+        /// `pypi:NAME==VERSION`, `npm:NAME@VERSION`, or a local .whl/.tar.gz/.zip/.tgz path.
+        specs: Vec<String>,
+    },
+    /// Start everything locally: an in-memory Kubernetes API server, the controller, the built-in
+    /// repository and the AWS emulators (development and tests only).
+    Dev,
+    /// Print airlock's CustomResourceDefinitions as YAML.
+    Crd {
+        /// Write one file per CRD into this directory instead of printing them.
+        #[arg(long, value_name = "DIR")]
+        write: Option<PathBuf>,
+    },
+    /// Approve a PackageRequest that awaits a human decision.
+    Approve {
+        name: String,
+        #[arg(short, long)]
+        namespace: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deny a PackageRequest that awaits a human decision.
+    Deny {
+        name: String,
+        #[arg(short, long)]
+        namespace: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Crd { write } => crd(write),
+        Command::Controller => not_built("controller", 7),
+        Command::Scan { .. } => not_built("scan", 5),
+        Command::Dev => not_built("dev", 3),
+        Command::Approve { .. } => not_built("approve", 7),
+        Command::Deny { .. } => not_built("deny", 7),
+    }
+}
+
+fn not_built(command: &str, issue: u32) -> ExitCode {
+    eprintln!("airlock {command}: not built yet (tracked in issue #{issue}); nothing was done");
+    ExitCode::from(EXIT_ERROR)
+}
+
+fn crd(write: Option<PathBuf>) -> ExitCode {
+    let result = match write {
+        None => crate::api::all_crds_yaml().map(|yaml| print!("{yaml}")).map_err(|e| e.to_string()),
+        Some(dir) => write_crds(&dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("airlock crd: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn write_crds(dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for crd in crate::api::crds() {
+        let path = dir.join(crate::api::crd_file_name(&crd));
+        let yaml = crate::api::crd_yaml(&crd).map_err(|e| e.to_string())?;
+        std::fs::write(&path, yaml).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! airlock: the airlock between public package registries and isolated SageMaker Studio domains.
+//!
+//! The crate is laid out as the architecture is: [`api`] holds the custom resources; [`cli`] the
+//! command line; [`dev`] the local development environment (an in-memory API server).
+
+pub mod api;
+pub mod cli;
+pub mod dev;
