@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 pub const EXIT_ERROR: u8 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "airlock", version, about = "The airlock between public package registries and isolated SageMaker Studio domains")]
+#[command(
+    name = "airlock",
+    version,
+    about = "The airlock between public package registries and isolated SageMaker Studio domains"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -71,7 +75,9 @@ fn not_built(command: &str, issue: u32) -> ExitCode {
 
 fn crd(write: Option<PathBuf>) -> ExitCode {
     let result = match write {
-        None => crate::api::all_crds_yaml().map(|yaml| print!("{yaml}")).map_err(|e| e.to_string()),
+        None => crate::api::all_crds_yaml()
+            .map(|yaml| print!("{yaml}"))
+            .map_err(|e| e.to_string()),
         Some(dir) => write_crds(&dir),
     };
     match result {

@@ -22,7 +22,8 @@ fn admit_doc(doc: &Value, old: Option<&Value>) -> Result<Value, String> {
 
 fn docs(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).expect("example readable");
-    serde_saphyr::from_multiple::<Value>(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
@@ -32,16 +33,26 @@ fn every_example_is_admitted() {
     for entry in std::fs::read_dir(&dir).expect("examples/ exists") {
         let path = entry.expect("dir entry").path();
         for doc in docs(&path) {
-            if doc["apiVersion"].as_str().is_some_and(|a| a.starts_with("airlock.dev/")) {
+            if doc["apiVersion"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("airlock.dev/"))
+            {
                 let kind = doc["kind"].as_str().expect("kind").to_string();
                 if let Err(e) = admit_doc(&doc, None) {
-                    panic!("{} ({kind} {}) refused: {e}", path.display(), doc["metadata"]["name"]);
+                    panic!(
+                        "{} ({kind} {}) refused: {e}",
+                        path.display(),
+                        doc["metadata"]["name"]
+                    );
                 }
                 seen.insert(kind);
             }
         }
     }
-    let all: std::collections::BTreeSet<String> = api::crds().iter().map(|c| c.spec.names.kind.clone()).collect();
+    let all: std::collections::BTreeSet<String> = api::crds()
+        .iter()
+        .map(|c| c.spec.names.kind.clone())
+        .collect();
     assert_eq!(seen, all, "examples/ must hold a manifest of every kind");
 }
 
@@ -59,19 +70,42 @@ fn refused(doc: &Value) -> String {
 
 #[test]
 fn unknown_ecosystem_is_refused_naming_the_field() {
-    let msg = refused(&request(json!({"ecosystem": "cargo", "name": "serde", "version": "1.0.0", "repositoryRef": "approved"})));
+    let msg = refused(&request(
+        json!({"ecosystem": "cargo", "name": "serde", "version": "1.0.0", "repositoryRef": "approved"}),
+    ));
     assert!(
-        msg.contains(r#"spec.ecosystem: Unsupported value: "cargo": supported values: "pypi", "npm""#),
+        msg.contains(
+            r#"spec.ecosystem: Unsupported value: "cargo": supported values: "pypi", "npm""#
+        ),
         "{msg}"
     );
-    assert!(msg.starts_with(r#"PackageRequest.airlock.dev "r" is invalid: "#), "{msg}");
+    assert!(
+        msg.starts_with(r#"PackageRequest.airlock.dev "r" is invalid: "#),
+        "{msg}"
+    );
 }
 
 #[test]
 fn version_ranges_and_tags_are_refused_naming_the_field() {
-    for bad in [">=1.0", "^1.2.3", "~1.2", "1.x", "*", "latest", "1.0 - 2.0", "<2"] {
-        let msg = refused(&request(json!({"ecosystem": "npm", "name": "left-pad", "version": bad, "repositoryRef": "approved"})));
-        assert!(msg.contains(&format!("spec.version: Invalid value: {bad:?}: spec.version in body should match")), "{bad}: {msg}");
+    for bad in [
+        ">=1.0",
+        "^1.2.3",
+        "~1.2",
+        "1.x",
+        "*",
+        "latest",
+        "1.0 - 2.0",
+        "<2",
+    ] {
+        let msg = refused(&request(
+            json!({"ecosystem": "npm", "name": "left-pad", "version": bad, "repositoryRef": "approved"}),
+        ));
+        assert!(
+            msg.contains(&format!(
+                "spec.version: Invalid value: {bad:?}: spec.version in body should match"
+            )),
+            "{bad}: {msg}"
+        );
     }
     admit_doc(&request(json!({"ecosystem": "pypi", "name": "numpy", "version": "2.1.3", "repositoryRef": "approved"})), None)
         .expect("an exact pin is admitted");
@@ -79,16 +113,40 @@ fn version_ranges_and_tags_are_refused_naming_the_field() {
 
 #[test]
 fn invalid_npm_scopes_are_refused_naming_the_field() {
-    for bad in ["@My-Scope/pkg", "@/pkg", "@scope", "@scope/", "@sc ope/pkg", "@scope/pkg/extra"] {
-        let msg = refused(&request(json!({"ecosystem": "npm", "name": bad, "version": "1.0.0", "repositoryRef": "approved"})));
-        assert!(msg.contains(&format!("spec.name: Invalid value: {bad:?}: spec.name in body should match")), "{bad}: {msg}");
+    for bad in [
+        "@My-Scope/pkg",
+        "@/pkg",
+        "@scope",
+        "@scope/",
+        "@sc ope/pkg",
+        "@scope/pkg/extra",
+    ] {
+        let msg = refused(&request(
+            json!({"ecosystem": "npm", "name": bad, "version": "1.0.0", "repositoryRef": "approved"}),
+        ));
+        assert!(
+            msg.contains(&format!(
+                "spec.name: Invalid value: {bad:?}: spec.name in body should match"
+            )),
+            "{bad}: {msg}"
+        );
     }
     // Upper case passes the shared pattern (PyPI allows it) but not npm's own rule.
-    let msg = refused(&request(json!({"ecosystem": "npm", "name": "Lodash", "version": "4.17.21", "repositoryRef": "approved"})));
-    assert!(msg.contains("spec.name: Invalid value: \"string\": npm package names are lower case"), "{msg}");
+    let msg = refused(&request(
+        json!({"ecosystem": "npm", "name": "Lodash", "version": "4.17.21", "repositoryRef": "approved"}),
+    ));
+    assert!(
+        msg.contains("spec.name: Invalid value: \"string\": npm package names are lower case"),
+        "{msg}"
+    );
     // A scope is npm's: a PyPI request cannot use one.
-    let msg = refused(&request(json!({"ecosystem": "pypi", "name": "@types/node", "version": "1.0.0", "repositoryRef": "approved"})));
-    assert!(msg.contains("spec.name: Invalid value: \"string\": PyPI project names"), "{msg}");
+    let msg = refused(&request(
+        json!({"ecosystem": "pypi", "name": "@types/node", "version": "1.0.0", "repositoryRef": "approved"}),
+    ));
+    assert!(
+        msg.contains("spec.name: Invalid value: \"string\": PyPI project names"),
+        "{msg}"
+    );
     admit_doc(&request(json!({"ecosystem": "npm", "name": "@types/node", "version": "22.10.1", "repositoryRef": "approved"})), None)
         .expect("a valid scoped name is admitted");
 }
@@ -109,13 +167,21 @@ fn invalid_subnet_ids_are_refused_naming_the_field() {
     );
     let msg = refused(&domain(json!({"appNetworkAccessType": "VpcOnly",
         "subnetIds": ["subnet-0123456789abcdef0"], "securityGroupIds": ["subnet-0a1b2c3d"]})));
-    assert!(msg.contains("spec.network.securityGroupIds[0]: Invalid value"), "{msg}");
+    assert!(
+        msg.contains("spec.network.securityGroupIds[0]: Invalid value"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn vpc_only_without_subnets_is_refused() {
     let msg = refused(&domain(json!({"appNetworkAccessType": "VpcOnly"})));
-    assert!(msg.contains("spec.network: Invalid value: \"object\": VpcOnly needs subnetIds and securityGroupIds"), "{msg}");
+    assert!(
+        msg.contains(
+            "spec.network: Invalid value: \"object\": VpcOnly needs subnetIds and securityGroupIds"
+        ),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -123,7 +189,10 @@ fn kms_aliases_are_refused() {
     let mut d = domain(json!({"appNetworkAccessType": "PublicInternetOnly"}));
     d["spec"]["encryption"] = json!({"kmsKeyId": "alias/my-key"});
     let msg = refused(&d);
-    assert!(msg.contains("spec.encryption.kmsKeyId: Invalid value: \"alias/my-key\""), "{msg}");
+    assert!(
+        msg.contains("spec.encryption.kmsKeyId: Invalid value: \"alias/my-key\""),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -131,7 +200,10 @@ fn a_domain_needs_an_id_or_a_name_to_create() {
     let mut d = domain(json!({"appNetworkAccessType": "PublicInternetOnly"}));
     d["spec"].as_object_mut().expect("spec").remove("domainId");
     let msg = refused(&d);
-    assert!(msg.contains("set spec.domainId to adopt an existing domain"), "{msg}");
+    assert!(
+        msg.contains("set spec.domainId to adopt an existing domain"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -141,7 +213,10 @@ fn request_spec_is_immutable_after_creation() {
     let mut new = old.clone();
     new["spec"]["version"] = json!("2.1.4");
     let msg = admit_doc(&new, Some(&old)).expect_err("a changed spec is refused");
-    assert!(msg.contains("spec: Forbidden: spec is immutable: create a new PackageRequest"), "{msg}");
+    assert!(
+        msg.contains("spec: Forbidden: spec is immutable: create a new PackageRequest"),
+        "{msg}"
+    );
     admit_doc(&old, Some(&old)).expect("an unchanged spec is admitted on update");
 }
 
@@ -157,10 +232,15 @@ fn a_repository_has_exactly_one_target() {
 
 #[test]
 fn unknown_fields_are_pruned_and_defaults_applied() {
-    let mut doc = request(json!({"ecosystem": "pypi", "name": "numpy", "version": "2.1.3", "repositoryRef": "approved", "polcy": "lax"}));
+    let mut doc = request(
+        json!({"ecosystem": "pypi", "name": "numpy", "version": "2.1.3", "repositoryRef": "approved", "polcy": "lax"}),
+    );
     doc["spec"]["policyRef"] = json!("lax");
     let stored = admit_doc(&doc, None).expect("admitted");
-    assert!(stored["spec"].get("polcy").is_none() && stored["spec"].get("policyRef").is_none(), "{stored}");
+    assert!(
+        stored["spec"].get("polcy").is_none() && stored["spec"].get("policyRef").is_none(),
+        "{stored}"
+    );
 
     let policy = json!({"apiVersion": "airlock.dev/v1alpha1", "kind": "ScanPolicy", "metadata": {"name": "p"}, "spec": {}});
     let stored = admit_doc(&policy, None).expect("admitted");

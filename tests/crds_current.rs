@@ -12,24 +12,40 @@ fn crds_directory_matches_the_generated_crds() {
     for crd in airlock::api::crds() {
         let file = airlock::api::crd_file_name(&crd);
         let want = airlock::api::crd_yaml(&crd).expect("CRD renders");
-        let have = std::fs::read_to_string(dir.join(&file))
-            .unwrap_or_else(|e| panic!("crds/{file} missing ({e}): run `cargo run -- crd --write crds`"));
-        assert!(have == want, "crds/{file} is stale: run `cargo run -- crd --write crds`");
+        let have = std::fs::read_to_string(dir.join(&file)).unwrap_or_else(|e| {
+            panic!("crds/{file} missing ({e}): run `cargo run -- crd --write crds`")
+        });
+        assert!(
+            have == want,
+            "crds/{file} is stale: run `cargo run -- crd --write crds`"
+        );
         expected.insert(file);
     }
     let present: BTreeSet<String> = std::fs::read_dir(&dir)
         .expect("crds/ exists")
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|f| f.ends_with(".yaml"))
         .collect();
-    assert_eq!(present, expected, "crds/ holds a CRD the code no longer generates");
+    assert_eq!(
+        present, expected,
+        "crds/ holds a CRD the code no longer generates"
+    );
 
     // The kustomization that deploy/ includes lists exactly these files.
-    let kustomization = std::fs::read_to_string(dir.join("Kustomization")).expect("crds/Kustomization exists");
+    let kustomization =
+        std::fs::read_to_string(dir.join("Kustomization")).expect("crds/Kustomization exists");
     let listed: BTreeSet<String> = kustomization
         .lines()
         .filter_map(|l| l.trim().strip_prefix("- "))
         .map(str::to_string)
         .collect();
-    assert_eq!(listed, expected, "crds/Kustomization must list every CRD file");
+    assert_eq!(
+        listed, expected,
+        "crds/Kustomization must list every CRD file"
+    );
 }

@@ -37,7 +37,11 @@ impl ConditionStatus {
 
 impl From<bool> for ConditionStatus {
     fn from(b: bool) -> Self {
-        if b { ConditionStatus::True } else { ConditionStatus::False }
+        if b {
+            ConditionStatus::True
+        } else {
+            ConditionStatus::False
+        }
     }
 }
 
@@ -108,25 +112,65 @@ mod tests {
     #[test]
     fn transition_time_moves_only_when_status_flips() {
         let mut cs = Vec::new();
-        assert!(set_condition(&mut cs, types::READY, ConditionStatus::False, "Fetching", "downloading", Some(1), t(100)));
+        assert!(set_condition(
+            &mut cs,
+            types::READY,
+            ConditionStatus::False,
+            "Fetching",
+            "downloading",
+            Some(1),
+            t(100)
+        ));
         assert_eq!(cs[0].last_transition_time, t(100));
 
         // Same status, new reason and message: a change, but not a transition.
-        assert!(set_condition(&mut cs, types::READY, ConditionStatus::False, "Scanning", "scanning 3 files", Some(1), t(200)));
+        assert!(set_condition(
+            &mut cs,
+            types::READY,
+            ConditionStatus::False,
+            "Scanning",
+            "scanning 3 files",
+            Some(1),
+            t(200)
+        ));
         assert_eq!(cs[0].last_transition_time, t(100));
         assert_eq!(cs[0].reason, "Scanning");
 
         // Nothing differs: no change reported, nothing moves.
-        assert!(!set_condition(&mut cs, types::READY, ConditionStatus::False, "Scanning", "scanning 3 files", Some(1), t(250)));
+        assert!(!set_condition(
+            &mut cs,
+            types::READY,
+            ConditionStatus::False,
+            "Scanning",
+            "scanning 3 files",
+            Some(1),
+            t(250)
+        ));
         assert_eq!(cs[0].last_transition_time, t(100));
 
         // Status flips: the transition time moves.
-        assert!(set_condition(&mut cs, types::READY, ConditionStatus::True, "Published", "published", Some(1), t(300)));
+        assert!(set_condition(
+            &mut cs,
+            types::READY,
+            ConditionStatus::True,
+            "Published",
+            "published",
+            Some(1),
+            t(300)
+        ));
         assert_eq!(cs[0].last_transition_time, t(300));
         assert!(is_true(&cs, types::READY));
         assert_eq!(cs.len(), 1);
 
-        set_condition(&mut cs, types::STALLED, ConditionStatus::False, "Progressing", "", Some(1), t(300));
+        set_condition(
+            &mut cs,
+            types::STALLED,
+            ConditionStatus::False,
+            "Progressing",
+            "",
+            Some(1),
+            t(300),
+        );
         assert_eq!(cs.len(), 2);
         assert!(!is_true(&cs, types::STALLED));
     }

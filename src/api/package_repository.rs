@@ -16,10 +16,10 @@ use super::patterns;
     shortname = "pkgrepo",
     category = "airlock",
     status = "PackageRepositoryStatus",
-    printcolumn(name = "Type", type_ = "string", json_path = ".status.type"),
-    printcolumn(name = "Policy", type_ = "string", json_path = ".spec.policyRef"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name": "Type", "type": "string", "jsonPath": ".status.type"}"#,
+    printcolumn = r#"{"name": "Policy", "type": "string", "jsonPath": ".spec.policyRef"}"#,
+    printcolumn = r#"{"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new("has(self.codeArtifact) != has(self.builtin)").message("set exactly one of spec.codeArtifact or spec.builtin"))]
 #[x_kube(validation = Rule::new("!self.blockUpstream || !has(self.builtin)").message("spec.blockUpstream applies to CodeArtifact only (the built-in repository has no upstream): remove it or set it to false").field_path(".blockUpstream"))]
@@ -78,7 +78,9 @@ pub struct BuiltinTarget {}
 
 /// What happens to a published version when its PackageRequest is deleted (CodeArtifact's
 /// package version statuses).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum DeletionPolicy {
     /// Leave it installable.
     #[default]

@@ -46,14 +46,14 @@ impl std::fmt::Display for Ecosystem {
     category = "airlock",
     namespaced,
     status = "PackageRequestStatus",
-    printcolumn(name = "Ecosystem", type_ = "string", json_path = ".spec.ecosystem"),
-    printcolumn(name = "Package", type_ = "string", json_path = ".spec.name"),
-    printcolumn(name = "Version", type_ = "string", json_path = ".spec.version"),
-    printcolumn(name = "Repository", type_ = "string", json_path = ".spec.repositoryRef", priority = 1),
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Verdict", type_ = "string", json_path = ".status.decision.verdict"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name": "Ecosystem", "type": "string", "jsonPath": ".spec.ecosystem"}"#,
+    printcolumn = r#"{"name": "Package", "type": "string", "jsonPath": ".spec.name"}"#,
+    printcolumn = r#"{"name": "Version", "type": "string", "jsonPath": ".spec.version"}"#,
+    printcolumn = r#"{"name": "Repository", "type": "string", "jsonPath": ".spec.repositoryRef", "priority": 1}"#,
+    printcolumn = r#"{"name": "Phase", "type": "string", "jsonPath": ".status.phase"}"#,
+    printcolumn = r#"{"name": "Verdict", "type": "string", "jsonPath": ".status.decision.verdict"}"#,
+    printcolumn = r#"{"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status", "priority": 1}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new("self == oldSelf").message("spec is immutable: create a new PackageRequest for a different package, version, file set or repository").reason(Reason::FieldValueForbidden))]
 #[x_kube(validation = Rule::new("self.ecosystem != 'npm' || self.name.matches('^(@[a-z0-9~-][a-z0-9._~-]*/)?[a-z0-9~-][a-z0-9._~-]*$')").message("npm package names are lower case, URL-safe, optionally scoped as @scope/name").field_path(".name"))]
@@ -80,7 +80,10 @@ pub struct PackageRequestSpec {
     /// Filename globs selecting which of the version's files to bring in (`*cp311*manylinux*x86_64*`,
     /// `*.tar.gz`). All files of the version when omitted. Whatever is published has been scanned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(length(min = 1, max = 256), pattern(patterns::FILE_GLOB)))]
+    #[schemars(
+        length(max = 32),
+        inner(length(min = 1, max = 256), pattern(patterns::FILE_GLOB))
+    )]
     pub files: Vec<String>,
 
     /// Why the package is needed; shown to approvers and kept with the decision.
@@ -112,7 +115,19 @@ pub enum Verdict {
 }
 
 /// How severe a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,

@@ -69,10 +69,36 @@ mod tests {
 
     #[test]
     fn exact_versions_accept_pins_and_refuse_ranges() {
-        for ok in ["2.1.3", "1.0", "1.5.2", "2.0.0rc1", "1.0.post1", "1.0.dev3", "1.2.3-beta.1", "1.2.3+build.5", "2024.10.1", "0.0.1"] {
-            assert!(matches(EXACT_VERSION, ok), "{ok} should be an exact version");
+        for ok in [
+            "2.1.3",
+            "1.0",
+            "1.5.2",
+            "2.0.0rc1",
+            "1.0.post1",
+            "1.0.dev3",
+            "1.2.3-beta.1",
+            "1.2.3+build.5",
+            "2024.10.1",
+            "0.0.1",
+        ] {
+            assert!(
+                matches(EXACT_VERSION, ok),
+                "{ok} should be an exact version"
+            );
         }
-        for bad in [">=1.0", "^1.2.3", "~1.2", "1.x", "*", "latest", "1.0 - 2.0", "", "==1.0", "1.0,<2", "v"] {
+        for bad in [
+            ">=1.0",
+            "^1.2.3",
+            "~1.2",
+            "1.x",
+            "*",
+            "latest",
+            "1.0 - 2.0",
+            "",
+            "==1.0",
+            "1.0,<2",
+            "v",
+        ] {
             assert!(!matches(EXACT_VERSION, bad), "{bad} should be refused");
         }
     }
@@ -82,10 +108,24 @@ mod tests {
         for ok in ["numpy", "scikit-learn", "zope.interface", "Django", "a"] {
             assert!(matches(PYPI_NAME, ok) && matches(PACKAGE_NAME, ok), "{ok}");
         }
-        for ok in ["left-pad", "@types/node", "@aws-sdk/client-s3", "lodash.merge"] {
+        for ok in [
+            "left-pad",
+            "@types/node",
+            "@aws-sdk/client-s3",
+            "lodash.merge",
+        ] {
             assert!(matches(NPM_NAME, ok) && matches(PACKAGE_NAME, ok), "{ok}");
         }
-        for bad in ["@Types/node", "@/node", "@types", "@types/", "_numpy", ".numpy", "a b", "../x"] {
+        for bad in [
+            "@Types/node",
+            "@/node",
+            "@types",
+            "@types/",
+            "_numpy",
+            ".numpy",
+            "a b",
+            "../x",
+        ] {
             assert!(!matches(PACKAGE_NAME, bad), "{bad} should be refused");
         }
         assert!(!matches(NPM_NAME, "Lodash"));
@@ -99,8 +139,14 @@ mod tests {
         assert!(!matches(SUBNET_ID, "subnet-xyz"));
         assert!(!matches(SUBNET_ID, "sg-0a1b2c3d"));
         assert!(matches(KMS_KEY, "1234abcd-12ab-34cd-56ef-1234567890ab"));
-        assert!(matches(KMS_KEY, "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"));
-        assert!(matches(KMS_KEY, "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab"));
+        assert!(matches(
+            KMS_KEY,
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        ));
+        assert!(matches(
+            KMS_KEY,
+            "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+        ));
         assert!(!matches(KMS_KEY, "alias/my-key"));
         assert!(matches(DOMAIN_ID, "d-abcdefgh1234"));
         assert!(matches(DURATION, "1h30m"));

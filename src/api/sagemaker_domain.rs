@@ -22,12 +22,12 @@ use super::patterns;
     category = "airlock",
     namespaced,
     status = "SageMakerDomainStatus",
-    printcolumn(name = "Domain ID", type_ = "string", json_path = ".status.domainId"),
-    printcolumn(name = "Network", type_ = "string", json_path = ".status.appNetworkAccessType"),
-    printcolumn(name = "In Sync", type_ = "boolean", json_path = ".status.inSync"),
-    printcolumn(name = "Policy", type_ = "string", json_path = ".spec.managementPolicy"),
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name": "Domain ID", "type": "string", "jsonPath": ".status.domainId"}"#,
+    printcolumn = r#"{"name": "Network", "type": "string", "jsonPath": ".status.appNetworkAccessType"}"#,
+    printcolumn = r#"{"name": "In Sync", "type": "boolean", "jsonPath": ".status.inSync"}"#,
+    printcolumn = r#"{"name": "Policy", "type": "string", "jsonPath": ".spec.managementPolicy"}"#,
+    printcolumn = r#"{"name": "Phase", "type": "string", "jsonPath": ".status.phase", "priority": 1}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new("has(self.domainId) || (has(self.domainName) && self.create)").message("set spec.domainId to adopt an existing domain, or spec.domainName with create: true to create one"))]
 #[x_kube(validation = Rule::new("!self.create || (has(self.domainName) && has(self.network.vpcId) && has(self.network.subnetIds) && size(self.network.subnetIds) > 0 && has(self.executionRoleArn))").message("create: true needs spec.domainName, spec.network.vpcId, spec.network.subnetIds and spec.executionRoleArn"))]
@@ -86,7 +86,9 @@ pub struct SageMakerDomainSpec {
 }
 
 /// Correct drift, or only report it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum ManagementPolicy {
     #[default]
     Enforce,
@@ -101,7 +103,9 @@ pub enum AppNetworkAccessType {
 }
 
 /// SageMaker's `AuthMode`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum AuthMode {
     #[default]
     #[serde(rename = "IAM")]
@@ -111,7 +115,9 @@ pub enum AuthMode {
 }
 
 /// What deleting the resource does to the domain.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum DomainDeletionPolicy {
     #[default]
     Retain,

@@ -13,7 +13,9 @@ use super::package_request::Severity;
 use super::patterns;
 
 /// When a human must decide.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum ApprovalMode {
     /// The policy decides alone: anything not denied is approved.
     Automatic,
@@ -25,7 +27,9 @@ pub enum ApprovalMode {
 }
 
 /// What to do with a licence.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum LicenseAction {
     Allow,
     #[default]
@@ -42,10 +46,10 @@ pub enum LicenseAction {
     plural = "scanpolicies",
     category = "airlock",
     status = "ScanPolicyStatus",
-    printcolumn(name = "Approval", type_ = "string", json_path = ".spec.approvalMode"),
-    printcolumn(name = "Deny At", type_ = "string", json_path = ".spec.advisories.denySeverity"),
-    printcolumn(name = "Min Age", type_ = "string", json_path = ".spec.minimumReleaseAge"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name": "Approval", "type": "string", "jsonPath": ".spec.approvalMode"}"#,
+    printcolumn = r#"{"name": "Deny At", "type": "string", "jsonPath": ".spec.advisories.denySeverity"}"#,
+    printcolumn = r#"{"name": "Min Age", "type": "string", "jsonPath": ".spec.minimumReleaseAge"}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ScanPolicySpec {

@@ -27,14 +27,29 @@ pub struct FieldError {
 pub enum FieldErrorKind {
     Required,
     /// A value outside an enum; carries the rendered value and the allowed ones.
-    NotSupported { value: String, supported: Vec<String> },
+    NotSupported {
+        value: String,
+        supported: Vec<String>,
+    },
     /// A malformed value; carries the rendered value and the detail.
-    Invalid { value: String, detail: String },
+    Invalid {
+        value: String,
+        detail: String,
+    },
     /// A value the rules forbid in this context (CEL rules with reason `FieldValueForbidden`).
-    Forbidden { detail: String },
-    TooLong { max: u64 },
-    TooMany { actual: usize, max: u64 },
-    Duplicate { value: String },
+    Forbidden {
+        detail: String,
+    },
+    TooLong {
+        max: u64,
+    },
+    TooMany {
+        actual: usize,
+        max: u64,
+    },
+    Duplicate {
+        value: String,
+    },
 }
 
 impl fmt::Display for FieldError {
@@ -44,13 +59,24 @@ impl fmt::Display for FieldError {
             FieldErrorKind::Required => write!(f, "{field}: Required value"),
             FieldErrorKind::NotSupported { value, supported } => {
                 let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
-                write!(f, "{field}: Unsupported value: {value}: supported values: {}", list.join(", "))
+                write!(
+                    f,
+                    "{field}: Unsupported value: {value}: supported values: {}",
+                    list.join(", ")
+                )
             }
-            FieldErrorKind::Invalid { value, detail } => write!(f, "{field}: Invalid value: {value}: {detail}"),
+            FieldErrorKind::Invalid { value, detail } => {
+                write!(f, "{field}: Invalid value: {value}: {detail}")
+            }
             FieldErrorKind::Forbidden { detail } => write!(f, "{field}: Forbidden: {detail}"),
-            FieldErrorKind::TooLong { max } => write!(f, "{field}: Too long: may not be more than {max} bytes"),
+            FieldErrorKind::TooLong { max } => {
+                write!(f, "{field}: Too long: may not be more than {max} bytes")
+            }
             FieldErrorKind::TooMany { actual, max } => {
-                write!(f, "{field}: Too many: {actual}: must have at most {max} items")
+                write!(
+                    f,
+                    "{field}: Too many: {actual}: must have at most {max} items"
+                )
             }
             FieldErrorKind::Duplicate { value } => write!(f, "{field}: Duplicate value: {value}"),
         }
@@ -59,7 +85,11 @@ impl fmt::Display for FieldError {
 
 /// The reason a whole object was refused: the `message` of the `422 Invalid` Status.
 pub fn invalid_message(kind: &str, group: &str, name: &str, errors: &[FieldError]) -> String {
-    let qualified = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
+    let qualified = if group.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}.{group}")
+    };
     let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
     if list.len() == 1 {
         format!("{qualified} {name:?} is invalid: {}", list[0])
@@ -83,14 +113,17 @@ pub fn prune(schema: &Value, value: &mut Value) {
 }
 
 fn prune_at(schema: &Value, value: &mut Value, root: bool) {
-    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) && schema.get("properties").is_none() {
+    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
+        && schema.get("properties").is_none()
+    {
         return;
     }
     match value {
         Value::Object(map) => {
             let props = schema.get("properties").and_then(Value::as_object);
             let additional = schema.get("additionalProperties");
-            let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+            let preserve =
+                schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
             map.retain(|k, _| {
                 (root && matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
                     || props.is_some_and(|p| p.contains_key(k))
@@ -129,7 +162,11 @@ pub fn validate_schema(schema: &Value, value: &Value) -> Vec<FieldError> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 /// Renders a value as the API server's field errors do (Go's `%#v`-like quoting of scalars).
@@ -167,14 +204,22 @@ fn pattern(p: &str) -> Option<Arc<Regex>> {
 }
 
 fn check(schema: &Value, value: &Value, path: &str, root: bool, errors: &mut Vec<FieldError>) {
-    let in_body = |detail: String| format!("{} in body {detail}", if path.is_empty() { "<root>" } else { path });
+    let in_body = |detail: String| {
+        format!(
+            "{} in body {detail}",
+            if path.is_empty() { "<root>" } else { path }
+        )
+    };
     if value.is_null() {
         if schema.get("nullable") != Some(&Value::Bool(true)) && schema.get("type").is_some() {
             errors.push(FieldError {
                 field: path.to_string(),
                 kind: FieldErrorKind::Invalid {
                     value: "\"null\"".into(),
-                    detail: in_body(format!("must be of type {}: \"null\"", schema["type"].as_str().unwrap_or("object"))),
+                    detail: in_body(format!(
+                        "must be of type {}: \"null\"",
+                        schema["type"].as_str().unwrap_or("object")
+                    )),
                 },
             });
         }
@@ -183,11 +228,16 @@ fn check(schema: &Value, value: &Value, path: &str, root: bool, errors: &mut Vec
     let int_or_string = schema.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true));
     if let Some(want) = schema.get("type").and_then(Value::as_str) {
         let got = type_name(value);
-        let ok = got == want || (want == "number" && got == "integer") || (int_or_string && (got == "integer" || got == "string"));
+        let ok = got == want
+            || (want == "number" && got == "integer")
+            || (int_or_string && (got == "integer" || got == "string"));
         if !ok {
             errors.push(FieldError {
                 field: path.to_string(),
-                kind: FieldErrorKind::Invalid { value: format!("{got:?}"), detail: in_body(format!("must be of type {want}: {got:?}")) },
+                kind: FieldErrorKind::Invalid {
+                    value: format!("{got:?}"),
+                    detail: in_body(format!("must be of type {want}: {got:?}")),
+                },
             });
             return;
         }
@@ -200,7 +250,14 @@ fn check(schema: &Value, value: &Value, path: &str, root: bool, errors: &mut Vec
             field: path.to_string(),
             kind: FieldErrorKind::NotSupported {
                 value: render(value),
-                supported: allowed.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect(),
+                supported: allowed
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                    .collect(),
             },
         });
     }
@@ -210,14 +267,20 @@ fn check(schema: &Value, value: &Value, path: &str, root: bool, errors: &mut Vec
             if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
                 && s.chars().count() as u64 > max
             {
-                errors.push(FieldError { field: path.to_string(), kind: FieldErrorKind::TooLong { max } });
+                errors.push(FieldError {
+                    field: path.to_string(),
+                    kind: FieldErrorKind::TooLong { max },
+                });
             }
             if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
                 && (s.chars().count() as u64) < min
             {
                 errors.push(FieldError {
                     field: path.to_string(),
-                    kind: FieldErrorKind::Invalid { value: render(value), detail: in_body(format!("should be at least {min} chars long")) },
+                    kind: FieldErrorKind::Invalid {
+                        value: render(value),
+                        detail: in_body(format!("should be at least {min} chars long")),
+                    },
                 });
             }
             if let Some(p) = schema.get("pattern").and_then(Value::as_str) {
@@ -225,7 +288,10 @@ fn check(schema: &Value, value: &Value, path: &str, root: bool, errors: &mut Vec
                     Some(re) if re.is_match(s) => {}
                     _ => errors.push(FieldError {
                         field: path.to_string(),
-                        kind: FieldErrorKind::Invalid { value: render(value), detail: in_body(format!("should match '{p}'")) },
+                        kind: FieldErrorKind::Invalid {
+                            value: render(value),
+                            detail: in_body(format!("should match '{p}'")),
+                        },
                     }),
                 }
             }
@@ -234,7 +300,10 @@ fn check(schema: &Value, value: &Value, path: &str, root: bool, errors: &mut Vec
             {
                 errors.push(FieldError {
                     field: path.to_string(),
-                    kind: FieldErrorKind::Invalid { value: render(value), detail: in_body("must be of type date-time".to_string()) },
+                    kind: FieldErrorKind::Invalid {
+                        value: render(value),
+                        detail: in_body("must be of type date-time".to_string()),
+                    },
                 });
             }
         }
@@ -243,20 +312,34 @@ fn check(schema: &Value, value: &Value, path: &str, root: bool, errors: &mut Vec
             if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
                 let exclusive = schema.get("exclusiveMinimum") == Some(&Value::Bool(true));
                 if x < min || (exclusive && x == min) {
-                    let rel = if exclusive { "greater than" } else { "greater than or equal to" };
+                    let rel = if exclusive {
+                        "greater than"
+                    } else {
+                        "greater than or equal to"
+                    };
                     errors.push(FieldError {
                         field: path.to_string(),
-                        kind: FieldErrorKind::Invalid { value: n.to_string(), detail: in_body(format!("should be {rel} {min}")) },
+                        kind: FieldErrorKind::Invalid {
+                            value: n.to_string(),
+                            detail: in_body(format!("should be {rel} {min}")),
+                        },
                     });
                 }
             }
             if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
                 let exclusive = schema.get("exclusiveMaximum") == Some(&Value::Bool(true));
                 if x > max || (exclusive && x == max) {
-                    let rel = if exclusive { "less than" } else { "less than or equal to" };
+                    let rel = if exclusive {
+                        "less than"
+                    } else {
+                        "less than or equal to"
+                    };
                     errors.push(FieldError {
                         field: path.to_string(),
-                        kind: FieldErrorKind::Invalid { value: n.to_string(), detail: in_body(format!("should be {rel} {max}")) },
+                        kind: FieldErrorKind::Invalid {
+                            value: n.to_string(),
+                            detail: in_body(format!("should be {rel} {max}")),
+                        },
                     });
                 }
             }
@@ -265,14 +348,23 @@ fn check(schema: &Value, value: &Value, path: &str, root: bool, errors: &mut Vec
             if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
                 && items.len() as u64 > max
             {
-                errors.push(FieldError { field: path.to_string(), kind: FieldErrorKind::TooMany { actual: items.len(), max } });
+                errors.push(FieldError {
+                    field: path.to_string(),
+                    kind: FieldErrorKind::TooMany {
+                        actual: items.len(),
+                        max,
+                    },
+                });
             }
             if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
                 && (items.len() as u64) < min
             {
                 errors.push(FieldError {
                     field: path.to_string(),
-                    kind: FieldErrorKind::Invalid { value: render(value), detail: in_body(format!("should have at least {min} items")) },
+                    kind: FieldErrorKind::Invalid {
+                        value: render(value),
+                        detail: in_body(format!("should have at least {min} items")),
+                    },
                 });
             }
             if let Some(item_schema) = schema.get("items") {
@@ -287,7 +379,10 @@ fn check(schema: &Value, value: &Value, path: &str, root: bool, errors: &mut Vec
             if let Some(required) = schema.get("required").and_then(Value::as_array) {
                 for key in required.iter().filter_map(Value::as_str) {
                     if !map.contains_key(key) {
-                        errors.push(FieldError { field: join(path, key), kind: FieldErrorKind::Required });
+                        errors.push(FieldError {
+                            field: join(path, key),
+                            kind: FieldErrorKind::Required,
+                        });
                     }
                 }
             }
@@ -297,7 +392,9 @@ fn check(schema: &Value, value: &Value, path: &str, root: bool, errors: &mut Vec
                 }
                 if let Some(sub) = props.and_then(|p| p.get(k)) {
                     check(sub, v, &join(path, k), false, errors);
-                } else if let Some(sub) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                } else if let Some(sub) =
+                    schema.get("additionalProperties").filter(|a| a.is_object())
+                {
                     check(sub, v, &join(path, k), false, errors);
                 }
             }
@@ -312,7 +409,12 @@ fn check_list_type(schema: &Value, items: &[Value], path: &str, errors: &mut Vec
         Some("set") => {
             for (i, item) in items.iter().enumerate() {
                 if items[..i].contains(item) {
-                    errors.push(FieldError { field: format!("{path}[{i}]"), kind: FieldErrorKind::Duplicate { value: render(item) } });
+                    errors.push(FieldError {
+                        field: format!("{path}[{i}]"),
+                        kind: FieldErrorKind::Duplicate {
+                            value: render(item),
+                        },
+                    });
                 }
             }
         }
@@ -322,12 +424,26 @@ fn check_list_type(schema: &Value, items: &[Value], path: &str, errors: &mut Vec
                 .and_then(Value::as_array)
                 .map(|ks| ks.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            let key_of = |item: &Value| keys.iter().map(|k| item.get(*k).cloned().unwrap_or(Value::Null)).collect::<Vec<_>>();
+            let key_of = |item: &Value| {
+                keys.iter()
+                    .map(|k| item.get(*k).cloned().unwrap_or(Value::Null))
+                    .collect::<Vec<_>>()
+            };
             for (i, item) in items.iter().enumerate() {
                 let key = key_of(item);
                 if items[..i].iter().any(|other| key_of(other) == key) {
-                    let rendered = keys.iter().zip(&key).map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(",");
-                    errors.push(FieldError { field: format!("{path}[{i}]"), kind: FieldErrorKind::Duplicate { value: format!("map[string]interface {{}}{{{rendered}}}") } });
+                    let rendered = keys
+                        .iter()
+                        .zip(&key)
+                        .map(|(k, v)| format!("\"{k}\":{v}"))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    errors.push(FieldError {
+                        field: format!("{path}[{i}]"),
+                        kind: FieldErrorKind::Duplicate {
+                            value: format!("map[string]interface {{}}{{{rendered}}}"),
+                        },
+                    });
                 }
             }
         }
@@ -346,12 +462,17 @@ pub fn validate_cel(schema: &Value, value: &Value, old: Option<&Value>) -> Vec<F
             .map(|e| {
                 let field = e.field_path.trim_start_matches('.').to_string();
                 let kind = if e.reason.as_deref() == Some("FieldValueForbidden") {
-                    FieldErrorKind::Forbidden { detail: e.message.clone() }
+                    FieldErrorKind::Forbidden {
+                        detail: e.message.clone(),
+                    }
                 } else if e.reason.as_deref() == Some("FieldValueRequired") {
                     FieldErrorKind::Required
                 } else {
                     let at = lookup(value, &field);
-                    FieldErrorKind::Invalid { value: format!("{:?}", at.map(type_name).unwrap_or("object")), detail: e.message.clone() }
+                    FieldErrorKind::Invalid {
+                        value: format!("{:?}", at.map(type_name).unwrap_or("object")),
+                        detail: e.message.clone(),
+                    }
                 };
                 FieldError { field, kind }
             })
@@ -361,12 +482,18 @@ pub fn validate_cel(schema: &Value, value: &Value, old: Option<&Value>) -> Vec<F
 
 /// The value at a dotted field path (`spec.name`), if there is one.
 fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').filter(|s| !s.is_empty()).try_fold(value, |v, key| v.get(key))
+    path.split('.')
+        .filter(|s| !s.is_empty())
+        .try_fold(value, |v, key| v.get(key))
 }
 
 /// Everything admission checks for a custom resource: the schema first, then (when the object is
 /// well-formed) its CEL rules. `old` is the stored object on an update.
-pub fn validate_custom_resource(schema: &Value, value: &Value, old: Option<&Value>) -> Vec<FieldError> {
+pub fn validate_custom_resource(
+    schema: &Value,
+    value: &Value,
+    old: Option<&Value>,
+) -> Vec<FieldError> {
     let errors = validate_schema(schema, value);
     if !errors.is_empty() {
         return errors;
@@ -377,23 +504,36 @@ pub fn validate_custom_resource(schema: &Value, value: &Value, old: Option<&Valu
 /// Admits a custom resource as the API server does on create (`old` = None) or update: prune
 /// unknown fields, apply schema defaults, validate the schema and the CEL rules. Returns the object
 /// as it would be stored, or the message of the `422 Invalid` Status.
-pub fn admit(crd: &CustomResourceDefinition, object: &Value, old: Option<&Value>) -> Result<Value, String> {
+pub fn admit(
+    crd: &CustomResourceDefinition,
+    object: &Value,
+    old: Option<&Value>,
+) -> Result<Value, String> {
     let kind = &crd.spec.names.kind;
     let group = &crd.spec.group;
-    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let version = object
         .get("apiVersion")
         .and_then(Value::as_str)
         .and_then(|av| av.strip_prefix(&format!("{group}/")))
         .unwrap_or("");
     let Some(schema) = crd_version_schema(crd, version) else {
-        return Err(format!("no matches for kind {kind:?} in version \"{group}/{version}\""));
+        return Err(format!(
+            "no matches for kind {kind:?} in version \"{group}/{version}\""
+        ));
     };
     let mut stored = object.clone();
     prune(&schema, &mut stored);
     let stored = kube::core::cel::apply_defaults(&schema, &stored);
     let errors = validate_custom_resource(&schema, &stored, old);
-    if errors.is_empty() { Ok(stored) } else { Err(invalid_message(kind, group, name, &errors)) }
+    if errors.is_empty() {
+        Ok(stored)
+    } else {
+        Err(invalid_message(kind, group, name, &errors))
+    }
 }
 
 #[cfg(test)]
@@ -410,32 +550,72 @@ mod tests {
         let mut v = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n", "extra": 1},
             "spec": {"a": "x", "b": 1}, "status": {"anything": true}, "junk": 1});
         prune(&schema, &mut v);
-        assert_eq!(v, json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n", "extra": 1},
-            "spec": {"a": "x"}, "status": {"anything": true}}));
+        assert_eq!(
+            v,
+            json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n", "extra": 1},
+            "spec": {"a": "x"}, "status": {"anything": true}})
+        );
     }
 
     #[test]
     fn messages_read_like_the_api_server() {
         let schema = json!({"type": "object", "required": ["spec"], "properties": {"spec": {"type": "object",
-            "required": ["name"], "properties": {
-                "name": {"type": "string", "pattern": "^[a-z]+$", "maxLength": 5},
-                "mode": {"type": "string", "enum": ["A", "B"]},
-                "n": {"type": "integer", "minimum": 1},
-                "tags": {"type": "array", "maxItems": 1, "items": {"type": "string"}, "x-kubernetes-list-type": "set"}
-            }}}});
-        let errs = validate_schema(&schema, &json!({"spec": {"name": "Abcdefg", "mode": "C", "n": 0, "tags": ["x", "x"]}}));
+        "required": ["name"], "properties": {
+            "name": {"type": "string", "pattern": "^[a-z]+$", "maxLength": 5},
+            "mode": {"type": "string", "enum": ["A", "B"]},
+            "n": {"type": "integer", "minimum": 1},
+            "tags": {"type": "array", "maxItems": 1, "items": {"type": "string"}, "x-kubernetes-list-type": "set"}
+        }}}});
+        let errs = validate_schema(
+            &schema,
+            &json!({"spec": {"name": "Abcdefg", "mode": "C", "n": 0, "tags": ["x", "x"]}}),
+        );
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        assert!(text.contains(&"spec.name: Too long: may not be more than 5 bytes".to_string()), "{text:?}");
-        assert!(text.contains(&"spec.name: Invalid value: \"Abcdefg\": spec.name in body should match '^[a-z]+$'".to_string()), "{text:?}");
-        assert!(text.contains(&"spec.mode: Unsupported value: \"C\": supported values: \"A\", \"B\"".to_string()), "{text:?}");
-        assert!(text.contains(&"spec.n: Invalid value: 0: spec.n in body should be greater than or equal to 1".to_string()), "{text:?}");
-        assert!(text.contains(&"spec.tags: Too many: 2: must have at most 1 items".to_string()), "{text:?}");
-        assert!(text.contains(&"spec.tags[1]: Duplicate value: \"x\"".to_string()), "{text:?}");
+        assert!(
+            text.contains(&"spec.name: Too long: may not be more than 5 bytes".to_string()),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(
+                &"spec.name: Invalid value: \"Abcdefg\": spec.name in body should match '^[a-z]+$'"
+                    .to_string()
+            ),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(
+                &"spec.mode: Unsupported value: \"C\": supported values: \"A\", \"B\"".to_string()
+            ),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(
+                &"spec.n: Invalid value: 0: spec.n in body should be greater than or equal to 1"
+                    .to_string()
+            ),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&"spec.tags: Too many: 2: must have at most 1 items".to_string()),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&"spec.tags[1]: Duplicate value: \"x\"".to_string()),
+            "{text:?}"
+        );
 
         let errs = validate_schema(&schema, &json!({"spec": {"mode": 3}}));
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        assert!(text.contains(&"spec.name: Required value".to_string()), "{text:?}");
-        assert!(text.iter().any(|t| t.starts_with("spec.mode: Invalid value: \"integer\": spec.mode in body must be of type string")), "{text:?}");
+        assert!(
+            text.contains(&"spec.name: Required value".to_string()),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|t| t.starts_with(
+                "spec.mode: Invalid value: \"integer\": spec.mode in body must be of type string"
+            )),
+            "{text:?}"
+        );
         assert_eq!(
             invalid_message("PackageRequest", "airlock.dev", "x", &errs[..1]),
             format!("PackageRequest.airlock.dev \"x\" is invalid: {}", errs[0])
@@ -448,11 +628,17 @@ mod tests {
             "properties": {"v": {"type": "string"}},
             "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "spec is immutable"}]}}});
         let new = json!({"spec": {"v": "2"}});
-        assert!(validate_cel(&schema, &new, None).is_empty(), "transition rules do not run on create");
+        assert!(
+            validate_cel(&schema, &new, None).is_empty(),
+            "transition rules do not run on create"
+        );
         let old = json!({"spec": {"v": "1"}});
         let errs = validate_cel(&schema, &new, Some(&old));
         assert_eq!(errs.len(), 1);
-        assert_eq!(errs[0].to_string(), "spec: Invalid value: \"object\": spec is immutable");
+        assert_eq!(
+            errs[0].to_string(),
+            "spec: Invalid value: \"object\": spec is immutable"
+        );
         assert!(validate_cel(&schema, &old, Some(&old)).is_empty());
     }
 }

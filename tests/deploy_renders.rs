@@ -1,0 +1,162 @@
+//! `deploy/` is a kustomize base a platform team applies as it is: it must render with the real
+//! `kubectl kustomize`, carry the current CRDs, and keep the controller hardened.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn render() -> Vec<Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(root.join("deploy"))
+        .output()
+        .expect("kubectl is installed (.ci/run installs it when missing)");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize deploy/ failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_saphyr::from_multiple::<Value>(&String::from_utf8_lossy(&out.stdout))
+        .expect("rendered YAML parses")
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("deploy/ renders no {kind} {name}"))
+}
+
+/// The path of the first difference between two JSON values, numbers compared by value:
+/// kustomize renders the schema's `minimum: 0.0` as `0`, which is the same number.
+fn difference(a: &Value, b: &Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            (x.as_f64() != y.as_f64()).then(|| format!("{path}: {x} != {y}"))
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (x, y))| difference(x, y, &format!("{path}[{i}]"))),
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                let (l, r) = (
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                );
+                difference(l, r, &format!("{path}.{k}"))
+            })
+        }
+        _ => (a != b).then(|| format!("{path}: {a} != {b}")),
+    }
+}
+
+#[test]
+fn base_renders_with_current_crds() {
+    let docs = render();
+    for crd in airlock::api::crds() {
+        let name = crd.metadata.name.clone().expect("CRD has a name");
+        let rendered = find(&docs, "CustomResourceDefinition", &name);
+        let want = serde_json::to_value(&crd.spec).expect("spec serializes");
+        if let Some(d) = difference(&rendered["spec"], &want, "spec") {
+            panic!("{name} in deploy/ differs from the code at {d}");
+        }
+    }
+    for (kind, name) in [
+        ("Namespace", "airlock-system"),
+        ("ServiceAccount", "airlock-controller"),
+        ("ClusterRole", "airlock-controller"),
+        ("ClusterRole", "airlock-approver"),
+        ("Role", "airlock-leader-election"),
+        ("NetworkPolicy", "airlock-controller"),
+        ("PodDisruptionBudget", "airlock-controller"),
+        ("Service", "airlock"),
+    ] {
+        find(&docs, kind, name);
+    }
+}
+
+#[test]
+fn controller_is_hardened_and_probed() {
+    let docs = render();
+    let deployment = find(&docs, "Deployment", "airlock-controller");
+    assert_eq!(deployment["metadata"]["namespace"], "airlock-system");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let container = &pod["containers"][0];
+    let sc = &container["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert!(container["resources"]["requests"]["memory"].is_string());
+    assert!(container["resources"]["limits"]["memory"].is_string());
+}
+
+#[test]
+fn controller_rbac_is_least_privilege() {
+    let docs = render();
+    let role = find(&docs, "ClusterRole", "airlock-controller");
+    let rules = role["rules"].as_array().expect("rules");
+    for rule in rules {
+        let verbs: Vec<&str> = rule["verbs"]
+            .as_array()
+            .expect("verbs")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            !verbs.contains(&"*") && !verbs.contains(&"delete") && !verbs.contains(&"create")
+                || rule["apiGroups"][0] == "events.k8s.io",
+            "controller ClusterRole grants too much: {rule}"
+        );
+        let resources: Vec<&str> = rule["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            !resources.contains(&"*") && !resources.contains(&"secrets"),
+            "controller ClusterRole grants too much: {rule}"
+        );
+    }
+    // Status writes are the controller's; a requester can never reach them.
+    let requester = find(&docs, "ClusterRole", "airlock-requester");
+    assert!(!requester.to_string().contains("packagerequests/status"));
+    let approver = find(&docs, "ClusterRole", "airlock-approver");
+    assert!(approver.to_string().contains("packagerequests/status"));
+    // Leases: everything but create is held to the one named Lease.
+    let lease = find(&docs, "Role", "airlock-leader-election");
+    for rule in lease["rules"].as_array().expect("rules") {
+        let verbs = rule["verbs"].to_string();
+        assert!(
+            verbs == r#"["create"]"#
+                || rule["resourceNames"] == serde_json::json!(["airlock-controller"]),
+            "{rule}"
+        );
+    }
+}
+
+#[test]
+fn iam_policy_is_valid_json_with_no_wildcard_actions() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/iam-policy.json"),
+    )
+    .expect("iam-policy.json");
+    let policy: Value = serde_json::from_str(&text).expect("valid JSON");
+    for st in policy["Statement"].as_array().expect("statements") {
+        for action in st["Action"].as_array().expect("action list") {
+            let a = action.as_str().expect("string");
+            assert!(!a.contains('*'), "wildcard action {a}");
+        }
+    }
+}
