@@ -31,7 +31,14 @@ pub enum Command {
     },
     /// Start everything locally: an in-memory Kubernetes API server, the controller, the built-in
     /// repository and the AWS emulators (development and tests only).
-    Dev,
+    Dev {
+        /// The port of the API server on 127.0.0.1 (0 picks any free port).
+        #[arg(long, default_value_t = 7443)]
+        port: u16,
+        /// Where to write the kubeconfig (default: $XDG_RUNTIME_DIR/airlock-dev or the temp dir).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Print airlock's CustomResourceDefinitions as YAML.
     Crd {
         /// Write one file per CRD into this directory instead of printing them.
@@ -62,7 +69,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Crd { write } => crd(write),
         Command::Controller => not_built("controller", 7),
         Command::Scan { .. } => not_built("scan", 5),
-        Command::Dev => not_built("dev", 3),
+        Command::Dev { port, data_dir } => dev(port, data_dir),
         Command::Approve { .. } => not_built("approve", 7),
         Command::Deny { .. } => not_built("deny", 7),
     }
@@ -71,6 +78,26 @@ pub fn run(cli: Cli) -> ExitCode {
 fn not_built(command: &str, issue: u32) -> ExitCode {
     eprintln!("airlock {command}: not built yet (tracked in issue #{issue}); nothing was done");
     ExitCode::from(EXIT_ERROR)
+}
+
+fn dev(port: u16, data_dir: Option<PathBuf>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("airlock dev: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    match runtime.block_on(crate::dev::run::run(port, data_dir)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("airlock dev: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
 }
 
 fn crd(write: Option<PathBuf>) -> ExitCode {

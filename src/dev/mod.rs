@@ -1,6 +1,7 @@
 //! `airlock dev`: everything local in one process, for development and tests only.
 //!
-//! Today it holds the admission logic of the in-memory API server (schema validation and pruning
-//! of custom resources); the server itself, the AWS emulators and the built-in index follow.
+//! Today it runs the in-memory Kubernetes-compatible API server with airlock's CRDs installed;
+//! the controller, the AWS emulators and the built-in index join it in later issues.
 
 pub mod apiserver;
+pub mod run;

@@ -108,11 +108,13 @@ pub fn crd_version_schema(crd: &CustomResourceDefinition, version: &str) -> Opti
 /// Removes every field the schema does not declare (unless `x-kubernetes-preserve-unknown-fields`
 /// keeps it), as the API server prunes custom resources before storing them. `metadata` at the
 /// root is the server's own and is left alone, as are `apiVersion` and `kind`.
-pub fn prune(schema: &Value, value: &mut Value) {
-    prune_at(schema, value, true);
+pub fn prune(schema: &Value, value: &mut Value) -> Vec<String> {
+    let mut removed = Vec::new();
+    prune_at(schema, value, true, "", &mut removed);
+    removed
 }
 
-fn prune_at(schema: &Value, value: &mut Value, root: bool) {
+fn prune_at(schema: &Value, value: &mut Value, root: bool, path: &str, removed: &mut Vec<String>) {
     if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
         && schema.get("properties").is_none()
     {
@@ -125,26 +127,30 @@ fn prune_at(schema: &Value, value: &mut Value, root: bool) {
             let preserve =
                 schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
             map.retain(|k, _| {
-                (root && matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
+                let keep = (root && matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
                     || props.is_some_and(|p| p.contains_key(k))
                     || additional.is_some_and(|a| a.is_object() || a == &Value::Bool(true))
-                    || preserve
+                    || preserve;
+                if !keep {
+                    removed.push(join(path, k));
+                }
+                keep
             });
             for (k, v) in map.iter_mut() {
                 if root && k == "metadata" {
                     continue;
                 }
                 if let Some(sub) = props.and_then(|p| p.get(k)) {
-                    prune_at(sub, v, false);
+                    prune_at(sub, v, false, &join(path, k), removed);
                 } else if let Some(sub) = additional.filter(|a| a.is_object()) {
-                    prune_at(sub, v, false);
+                    prune_at(sub, v, false, &join(path, k), removed);
                 }
             }
         }
         Value::Array(items) => {
             if let Some(sub) = schema.get("items") {
-                for item in items {
-                    prune_at(sub, item, false);
+                for (i, item) in items.iter_mut().enumerate() {
+                    prune_at(sub, item, false, &format!("{path}[{i}]"), removed);
                 }
             }
         }
@@ -511,10 +517,6 @@ pub fn admit(
 ) -> Result<Value, String> {
     let kind = &crd.spec.names.kind;
     let group = &crd.spec.group;
-    let name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
     let version = object
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -525,10 +527,45 @@ pub fn admit(
             "no matches for kind {kind:?} in version \"{group}/{version}\""
         ));
     };
+    admit_with_schema(&schema, kind, group, object, old)
+}
+
+/// [`admit`] with the schema already at hand, as the API server holds it.
+pub fn admit_with_schema(
+    schema: &Value,
+    kind: &str,
+    group: &str,
+    object: &Value,
+    old: Option<&Value>,
+) -> Result<Value, String> {
+    admit_checked(schema, kind, group, object, old, false)
+}
+
+/// [`admit_with_schema`]; with `strict` (the `fieldValidation=Strict` kubectl sends), unknown
+/// fields are an error instead of being pruned silently.
+pub fn admit_checked(
+    schema: &Value,
+    kind: &str,
+    group: &str,
+    object: &Value,
+    old: Option<&Value>,
+    strict: bool,
+) -> Result<Value, String> {
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let mut stored = object.clone();
-    prune(&schema, &mut stored);
-    let stored = kube::core::cel::apply_defaults(&schema, &stored);
-    let errors = validate_custom_resource(&schema, &stored, old);
+    let removed = prune(schema, &mut stored);
+    if strict && !removed.is_empty() {
+        let list: Vec<String> = removed
+            .iter()
+            .map(|f| format!("unknown field {f:?}"))
+            .collect();
+        return Err(format!("strict decoding error: {}", list.join(", ")));
+    }
+    let stored = kube::core::cel::apply_defaults(schema, &stored);
+    let errors = validate_custom_resource(schema, &stored, old);
     if errors.is_empty() {
         Ok(stored)
     } else {

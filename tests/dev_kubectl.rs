@@ -1,0 +1,465 @@
+//! `airlock dev` driven by the real `kubectl`: what a user types must behave as on a real cluster.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `airlock dev`, stopped when dropped.
+struct Dev {
+    child: Child,
+    kubeconfig: String,
+    dir: PathBuf,
+}
+
+impl Dev {
+    fn start(name: &str) -> Dev {
+        let dir =
+            std::env::temp_dir().join(format!("airlock-dev-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args(["dev", "--port", "0", "--data-dir"])
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("airlock dev starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout piped"))
+            .read_line(&mut line)
+            .expect("airlock dev prints a line");
+        let kubeconfig = line
+            .trim()
+            .strip_prefix("export KUBECONFIG=")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Dev {
+            child,
+            kubeconfig,
+            dir,
+        }
+    }
+
+    fn kubectl_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("kubectl");
+        c.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", self.dir.join("cache"));
+        c
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_cmd(args).output().expect("kubectl runs")
+    }
+
+    /// Runs kubectl and returns stdout, failing the test with stderr when it fails.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl expecting failure; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} should have failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn path(rel: &str) -> String {
+    root().join(rel).to_string_lossy().into_owned()
+}
+
+/// Waits for a background kubectl, killing it after `limit`.
+fn finish(mut child: Child, limit: Duration) -> (bool, String) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            let mut out = String::new();
+            if let Some(mut s) = child.stdout.take() {
+                let _ = s.read_to_string(&mut out);
+            }
+            return (status.success(), out);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut out = String::new();
+            if let Some(mut s) = child.stdout.take() {
+                let _ = s.read_to_string(&mut out);
+            }
+            return (false, out);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn apply_get_and_reapply() {
+    let dev = Dev::start("apply");
+    // The CRDs are already installed; applying them again is accepted, and a second time is a no-op.
+    dev.ok(&["apply", "-f", &path("crds")]);
+    let again = dev.ok(&["apply", "-f", &path("crds")]);
+    assert_eq!(again.matches("unchanged").count(), 4, "{again}");
+
+    let applied = dev.ok(&["apply", "-f", &path("examples")]);
+    assert!(
+        applied.contains("packagerequest.airlock.dev/numpy-2.1.3 created"),
+        "{applied}"
+    );
+    assert!(
+        applied.contains("sagemakerdomain.airlock.dev/team-a-studio created"),
+        "{applied}"
+    );
+
+    let table = dev.ok(&["get", "pkgreq", "-n", "team-a"]);
+    let header = table.lines().next().expect("a header");
+    for col in [
+        "NAME",
+        "ECOSYSTEM",
+        "PACKAGE",
+        "VERSION",
+        "PHASE",
+        "VERDICT",
+        "AGE",
+    ] {
+        assert!(header.contains(col), "missing column {col}: {header}");
+    }
+    assert!(
+        table.lines().any(|l| l.contains("types-node-22.10.1")
+            && l.contains("@types/node")
+            && l.contains("22.10.1")),
+        "{table}"
+    );
+    let wide = dev.ok(&["get", "pkgreq", "-n", "team-a", "-o", "wide"]);
+    assert!(
+        wide.lines().next().expect("header").contains("REPOSITORY"),
+        "{wide}"
+    );
+    let all = dev.ok(&["get", "airlock", "-A"]);
+    for kind in [
+        "packagerequest.airlock.dev",
+        "scanpolicy.airlock.dev",
+        "packagerepository.airlock.dev",
+        "sagemakerdomain.airlock.dev",
+    ] {
+        assert!(
+            all.contains(kind),
+            "`kubectl get airlock` misses {kind}: {all}"
+        );
+    }
+
+    let yaml = dev.ok(&["get", "pkgreq", "numpy-2.1.3", "-n", "team-a", "-o", "yaml"]);
+    assert!(
+        yaml.contains("generation: 1")
+            && yaml.contains("uid: ")
+            && yaml.contains("resourceVersion: "),
+        "{yaml}"
+    );
+    let rv_before = dev.ok(&[
+        "get",
+        "pkgreq",
+        "numpy-2.1.3",
+        "-n",
+        "team-a",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
+
+    let reapplied = dev.ok(&["apply", "-f", &path("examples")]);
+    assert!(
+        reapplied.contains("packagerequest.airlock.dev/numpy-2.1.3 unchanged"),
+        "{reapplied}"
+    );
+    let after = dev.ok(&[
+        "get",
+        "pkgreq",
+        "numpy-2.1.3",
+        "-n",
+        "team-a",
+        "-o",
+        "jsonpath={.metadata.generation}/{.metadata.resourceVersion}",
+    ]);
+    assert_eq!(
+        after,
+        format!("1/{rv_before}"),
+        "re-applying the same file changes nothing"
+    );
+}
+
+#[test]
+fn validation_and_immutability_speak_like_the_api_server() {
+    let dev = Dev::start("validate");
+    dev.ok(&[
+        "apply",
+        "-f",
+        &path("examples/00-namespace-team-a.yaml"),
+        "-f",
+        &path("examples/team-a-requests.yaml"),
+    ]);
+    let err = dev.fails(&[
+        "patch",
+        "pkgreq",
+        "numpy-2.1.3",
+        "-n",
+        "team-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"version":"2.1.4"}}"#,
+    ]);
+    assert!(
+        err.contains("spec: Forbidden: spec is immutable: create a new PackageRequest"),
+        "{err}"
+    );
+
+    let bad = dev.dir.join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: airlock.dev/v1alpha1\nkind: PackageRequest\nmetadata: {name: bad, namespace: team-a}\nspec: {ecosystem: cargo, name: serde, version: '>=1.0', repositoryRef: approved}\n").expect("write");
+    let err = dev.fails(&["apply", "-f", &bad.to_string_lossy()]);
+    assert!(
+        err.contains(r#"spec.ecosystem: Unsupported value: "cargo""#),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"spec.version: Invalid value: ">=1.0""#),
+        "{err}"
+    );
+
+    // kubectl asks for strict field validation: a typo is an error, not silently dropped.
+    std::fs::write(&bad, "apiVersion: airlock.dev/v1alpha1\nkind: PackageRequest\nmetadata: {name: typo, namespace: team-a}\nspec: {ecosystem: pypi, name: numpy, version: '2.1.3', repositoryRef: builtin, justifcation: x}\n").expect("write");
+    let err = dev.fails(&["apply", "-f", &bad.to_string_lossy()]);
+    assert!(
+        err.contains(r#"unknown field "spec.justifcation""#),
+        "{err}"
+    );
+}
+
+#[test]
+fn status_patch_wait_watch_and_finalizers() {
+    let dev = Dev::start("status");
+    dev.ok(&[
+        "apply",
+        "-f",
+        &path("examples/00-namespace-team-a.yaml"),
+        "-f",
+        &path("examples/team-a-requests.yaml"),
+    ]);
+
+    let watcher = dev
+        .kubectl_cmd(&[
+            "get",
+            "pkgreq",
+            "-n",
+            "team-a",
+            "-w",
+            "--request-timeout=20s",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("watch");
+    let waiter = dev
+        .kubectl_cmd(&[
+            "wait",
+            "--for=condition=Ready",
+            "pkgreq/left-pad-1.3.0",
+            "-n",
+            "team-a",
+            "--timeout=20s",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("wait");
+    std::thread::sleep(Duration::from_millis(700));
+
+    // A status write through the subresource changes status only, and not the generation.
+    let status = r#"{"status":{"phase":"Published","observedGeneration":1,"conditions":[{"type":"Ready","status":"True","reason":"Published","message":"published into builtin","lastTransitionTime":"2026-11-22T00:00:00Z"}]}}"#;
+    dev.ok(&[
+        "patch",
+        "pkgreq",
+        "left-pad-1.3.0",
+        "-n",
+        "team-a",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        status,
+    ]);
+    let (waited, out) = finish(waiter, Duration::from_secs(20));
+    assert!(
+        waited,
+        "kubectl wait did not return when Ready became True: {out}"
+    );
+    assert!(out.contains("condition met"), "{out}");
+    let got = dev.ok(&[
+        "get",
+        "pkgreq",
+        "left-pad-1.3.0",
+        "-n",
+        "team-a",
+        "-o",
+        "jsonpath={.status.phase}/{.metadata.generation}",
+    ]);
+    assert_eq!(got, "Published/1");
+
+    // Status in a write to the main resource is ignored.
+    dev.ok(&[
+        "patch",
+        "pkgreq",
+        "left-pad-1.3.0",
+        "-n",
+        "team-a",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Failed"}}"#,
+    ]);
+    assert_eq!(
+        dev.ok(&[
+            "get",
+            "pkgreq",
+            "left-pad-1.3.0",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.status.phase}"
+        ]),
+        "Published"
+    );
+
+    // The watch saw the change.
+    let (_, watched) = finish(watcher, Duration::from_secs(1));
+    assert!(
+        watched
+            .lines()
+            .any(|l| l.contains("left-pad-1.3.0") && l.contains("Published")),
+        "kubectl get -w printed: {watched}"
+    );
+
+    // Delete waits for the finalizer.
+    dev.ok(&[
+        "patch",
+        "pkgreq",
+        "numpy-2.1.3",
+        "-n",
+        "team-a",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["airlock.dev/publication"]}}"#,
+    ]);
+    let deleter = dev
+        .kubectl_cmd(&[
+            "delete",
+            "pkgreq",
+            "numpy-2.1.3",
+            "-n",
+            "team-a",
+            "--timeout=20s",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("delete");
+    std::thread::sleep(Duration::from_millis(700));
+    let marked = dev.ok(&[
+        "get",
+        "pkgreq",
+        "numpy-2.1.3",
+        "-n",
+        "team-a",
+        "-o",
+        "jsonpath={.metadata.deletionTimestamp}",
+    ]);
+    assert!(
+        !marked.is_empty(),
+        "deletion marks the object while its finalizer remains"
+    );
+    dev.ok(&[
+        "patch",
+        "pkgreq",
+        "numpy-2.1.3",
+        "-n",
+        "team-a",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
+    let (deleted, out) = finish(deleter, Duration::from_secs(20));
+    assert!(
+        deleted && out.contains("deleted"),
+        "kubectl delete returns once the finalizer is gone: {out}"
+    );
+    let err = dev.fails(&["get", "pkgreq", "numpy-2.1.3", "-n", "team-a"]);
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}"
+    );
+}
+
+#[test]
+fn server_side_apply_tracks_field_managers() {
+    let dev = Dev::start("ssa");
+    let out = dev.ok(&["apply", "--server-side", "-f", "examples/"]);
+    assert!(
+        out.contains("scanpolicy.airlock.dev/default serverside-applied"),
+        "{out}"
+    );
+    let policy = std::fs::read_to_string("examples/scanpolicy-default.yaml").expect("example");
+    let changed = policy.replace("approvalMode: OnFindings", "approvalMode: Always");
+    let path = dev.dir.join("policy-always.yaml");
+    std::fs::write(&path, changed).expect("write");
+    let path = path.to_str().expect("utf-8 path");
+    let err = dev.fails(&[
+        "apply",
+        "--server-side",
+        "--field-manager=secops",
+        "-f",
+        path,
+    ]);
+    assert!(
+        err.contains(r#"conflict with "kubectl" using airlock.dev/v1alpha1: .spec.approvalMode"#),
+        "{err}"
+    );
+    dev.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=secops",
+        "--force-conflicts",
+        "-f",
+        path,
+    ]);
+    let mode = dev.ok(&[
+        "get",
+        "scanpolicy",
+        "default",
+        "-o",
+        "jsonpath={.spec.approvalMode} {.metadata.generation}",
+    ]);
+    assert_eq!(mode, "Always 2");
+    let managers = dev.ok(&[
+        "get",
+        "scanpolicy",
+        "default",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+    ]);
+    assert_eq!(managers, "kubectl secops");
+}
