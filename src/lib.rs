@@ -1,8 +1,10 @@
 //! airlock: the airlock between public package registries and isolated SageMaker Studio domains.
 //!
 //! The crate is laid out as the architecture is: [`api`] holds the custom resources; [`cli`] the
-//! command line; [`dev`] the local development environment (an in-memory API server).
+//! command line; [`dev`] the local development environment (an in-memory API server); [`pipeline`] the
+//! package pipeline (resolve, fetch, unpack).
 
 pub mod api;
 pub mod cli;
 pub mod dev;
+pub mod pipeline;

@@ -1,0 +1,4 @@
+//! Shared test fixtures: archive builders and a fixture registry.
+
+pub mod archives;
+pub mod registry;
