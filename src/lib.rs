@@ -2,9 +2,10 @@
 //!
 //! The crate is laid out as the architecture is: [`api`] holds the custom resources; [`cli`] the
 //! command line; [`dev`] the local development environment (an in-memory API server); [`pipeline`] the
-//! package pipeline (resolve, fetch, unpack).
+//! package pipeline (resolve, fetch, unpack); [`scan`] the scanners.
 
 pub mod api;
 pub mod cli;
 pub mod dev;
 pub mod pipeline;
+pub mod scan;

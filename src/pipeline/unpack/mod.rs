@@ -220,6 +220,21 @@ impl<'b, 'l> Level<'b, 'l> {
         }
     }
 
+    /// An error that ended reading early is an `archive.corrupt` finding, unless a limit already
+    /// stopped it (the limit is the finding then).
+    fn corrupt_unless_stopped(&self, result: io::Result<()>, what: &str) {
+        if let Err(e) = result
+            && !self.budget.is_stopped()
+        {
+            self.budget.stop(
+                "archive.corrupt",
+                Severity::High,
+                Some(&self.display("")),
+                format!("{what}: {e}"),
+            );
+        }
+    }
+
     /// Passes one file to the visitor, opening it as a nested archive when it is one; then reads
     /// whatever the visitor left, so limits hold whatever the visitor does.
     fn deliver(

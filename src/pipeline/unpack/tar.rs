@@ -171,16 +171,8 @@ fn pax_fields(data: &[u8]) -> (Option<Vec<u8>>, Option<u64>) {
 }
 
 fn read_entries(mut r: impl Read, level: &mut Level, visit: &mut Visitor) {
-    if let Err(e) = entries(&mut r, level, visit)
-        && !level.budget.is_stopped()
-    {
-        level.budget.stop(
-            "archive.corrupt",
-            Severity::High,
-            Some(&level.display("")),
-            format!("the tar stream could not be read to its end: {e}"),
-        );
-    }
+    let result = entries(&mut r, level, visit);
+    level.corrupt_unless_stopped(result, "the tar stream could not be read to its end");
 }
 
 fn entries(r: &mut impl Read, level: &mut Level, visit: &mut Visitor) -> io::Result<()> {

@@ -46,16 +46,8 @@ fn corrupt(why: impl Into<String>) -> io::Error {
 }
 
 pub(crate) fn read<R: Read + Seek>(mut r: R, level: &mut Level, visit: &mut Visitor) {
-    if let Err(e) = entries(&mut r, level, visit)
-        && !level.budget.is_stopped()
-    {
-        level.budget.stop(
-            "archive.corrupt",
-            Severity::High,
-            Some(&level.display("")),
-            format!("the zip could not be read: {e}"),
-        );
-    }
+    let result = entries(&mut r, level, visit);
+    level.corrupt_unless_stopped(result, "the zip could not be read");
 }
 
 /// (entries, central directory offset, its size) from the end records.

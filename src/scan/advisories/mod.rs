@@ -1,0 +1,412 @@
+//! Advisories: OSV records (the osv.dev export format: a directory of JSON files, or a
+//! per-ecosystem `all.zip`) matched against one package version with the OSV algorithm —
+//! explicit `versions` lists, `ECOSYSTEM` ranges (PEP 440 for PyPI, SemVer for npm) and `SEMVER`
+//! ranges, with `introduced`/`fixed`/`last_affected`/`limit` — skipping withdrawn records.
+
+pub mod cvss;
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::api::package_request::{Ecosystem, Severity};
+use crate::pipeline::package::normalize_pypi_name;
+use crate::pipeline::unpack::{self, Limits};
+use crate::pipeline::version::{parse_npm, pep440};
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Record {
+    pub id: String,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub details: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub withdrawn: Option<String>,
+    #[serde(default)]
+    pub affected: Vec<Affected>,
+    #[serde(default)]
+    pub severity: Vec<SeverityScore>,
+    #[serde(default)]
+    pub database_specific: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Affected {
+    pub package: Option<AffectedPackage>,
+    #[serde(default)]
+    pub ranges: Vec<Range>,
+    #[serde(default)]
+    pub versions: Vec<String>,
+    #[serde(default)]
+    pub severity: Vec<SeverityScore>,
+    #[serde(default)]
+    pub database_specific: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct AffectedPackage {
+    pub name: String,
+    pub ecosystem: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Range {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Event {
+    pub introduced: Option<String>,
+    pub fixed: Option<String>,
+    pub last_affected: Option<String>,
+    pub limit: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SeverityScore {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub score: String,
+}
+
+/// One advisory that affects the version asked about.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Match {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub summary: String,
+    pub severity: Severity,
+    /// Where the severity came from (`CVSS:3.1/…`, `database_specific`, or a default).
+    pub severity_source: String,
+    /// A `MAL-` record or CWE-506: the package itself is malicious.
+    pub malicious: bool,
+    /// The versions that fix it, for the message.
+    pub fixed: Vec<String>,
+}
+
+/// Records by ecosystem and normalised package name.
+#[derive(Default)]
+pub struct AdvisoryDb {
+    by_package: HashMap<(Ecosystem, String), Vec<Arc<Record>>>,
+    pub records: usize,
+    /// Files that could not be read, with why (reported, not fatal: one bad record must not
+    /// blind the scanner to the rest).
+    pub skipped: Vec<(String, String)>,
+}
+
+fn ecosystem_of(osv: &str) -> Option<Ecosystem> {
+    match osv {
+        "PyPI" => Some(Ecosystem::Pypi),
+        "npm" => Some(Ecosystem::Npm),
+        _ => None,
+    }
+}
+
+fn key_name(ecosystem: Ecosystem, name: &str) -> String {
+    match ecosystem {
+        Ecosystem::Pypi => normalize_pypi_name(name),
+        Ecosystem::Npm => name.to_string(),
+    }
+}
+
+/// Records larger than this are not OSV advisories.
+const MAX_RECORD_BYTES: u64 = 16 << 20;
+
+impl AdvisoryDb {
+    pub fn add(&mut self, record: Record) {
+        let record = Arc::new(record);
+        let mut keys: Vec<(Ecosystem, String)> = record
+            .affected
+            .iter()
+            .filter_map(|a| a.package.as_ref())
+            .filter_map(|p| ecosystem_of(&p.ecosystem).map(|e| (e, key_name(e, &p.name))))
+            .collect();
+        keys.sort_by(|a, b| a.1.cmp(&b.1).then((a.0 as u8).cmp(&(b.0 as u8))));
+        keys.dedup();
+        for k in keys {
+            self.by_package.entry(k).or_default().push(record.clone());
+        }
+        self.records += 1;
+    }
+
+    fn add_json(&mut self, origin: &str, bytes: &[u8]) {
+        match serde_json::from_slice::<Record>(bytes) {
+            Ok(r) => self.add(r),
+            Err(e) => self.skipped.push((origin.to_string(), e.to_string())),
+        }
+    }
+
+    /// Loads every `*.json` below `dir`, and every `all.zip` (the osv.dev export) found there.
+    pub fn load_dir(&mut self, dir: &Path) -> std::io::Result<()> {
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    let len = std::fs::metadata(&path)?.len();
+                    if len > MAX_RECORD_BYTES {
+                        self.skipped
+                            .push((path.display().to_string(), "too large".into()));
+                        continue;
+                    }
+                    let bytes = std::fs::read(&path)?;
+                    self.add_json(&path.display().to_string(), &bytes);
+                } else if path.extension().is_some_and(|e| e == "zip") {
+                    self.load_zip(&path)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads an osv.dev `all.zip`, read with the same bounded reader as packages.
+    pub fn load_zip(&mut self, path: &Path) -> std::io::Result<()> {
+        let limits = Limits {
+            max_entries: 2_000_000,
+            max_ratio: 1000,
+            max_depth: 1,
+            ..Limits::default()
+        };
+        let name = path.display().to_string();
+        let report = unpack::unpack_path(path, &name, &limits, &mut |entry, content| {
+            if entry.path.ends_with(".json") {
+                let mut buf = Vec::new();
+                content.take(MAX_RECORD_BYTES).read_to_end(&mut buf)?;
+                self.add_json(&format!("{name}!/{}", entry.path), &buf);
+            }
+            Ok(())
+        })?;
+        for f in report.findings {
+            self.skipped.push((
+                name.clone(),
+                format!("{}: {}", f.rule, f.evidence.unwrap_or_default()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The advisories that affect `name` at `version`.
+    pub fn matches(&self, ecosystem: Ecosystem, name: &str, version: &str) -> Vec<Match> {
+        let Some(records) = self.by_package.get(&(ecosystem, key_name(ecosystem, name))) else {
+            return Vec::new();
+        };
+        let wanted = key_name(ecosystem, name);
+        let mut out = Vec::new();
+        for r in records {
+            if r.withdrawn.is_some() {
+                continue;
+            }
+            let affected: Vec<&Affected> = r
+                .affected
+                .iter()
+                .filter(|a| {
+                    a.package.as_ref().is_some_and(|p| {
+                        ecosystem_of(&p.ecosystem) == Some(ecosystem)
+                            && key_name(ecosystem, &p.name) == wanted
+                    })
+                })
+                .filter(|a| affects(a, ecosystem, version))
+                .collect();
+            if affected.is_empty() {
+                continue;
+            }
+            let (severity, severity_source) = severity_of(r, &affected);
+            let fixed = affected
+                .iter()
+                .flat_map(|a| a.ranges.iter())
+                .flat_map(|rg| rg.events.iter())
+                .filter_map(|e| e.fixed.clone())
+                .collect();
+            out.push(Match {
+                id: r.id.clone(),
+                aliases: r.aliases.clone(),
+                summary: r
+                    .summary
+                    .clone()
+                    .or_else(|| r.details.as_ref().map(|d| d.chars().take(200).collect()))
+                    .unwrap_or_default(),
+                severity,
+                severity_source,
+                malicious: is_malicious(r),
+                fixed,
+            });
+        }
+        out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
+        out
+    }
+}
+
+fn is_malicious(r: &Record) -> bool {
+    r.id.starts_with("MAL-")
+        || r.aliases.iter().any(|a| a.starts_with("MAL-"))
+        || r.database_specific
+            .as_ref()
+            .and_then(|d| d.get("cwe_ids"))
+            .and_then(|c| c.as_array())
+            .is_some_and(|c| c.iter().any(|x| x == "CWE-506"))
+}
+
+/// CVSS v3 vectors are scored; v4 vectors and `database_specific.severity` words are taken as
+/// the record states them; a record with neither is Medium, so it is never silently Low.
+fn severity_of(r: &Record, affected: &[&Affected]) -> (Severity, String) {
+    if is_malicious(r) {
+        return (Severity::Critical, "malicious package".into());
+    }
+    let scores = r
+        .severity
+        .iter()
+        .chain(affected.iter().flat_map(|a| a.severity.iter()));
+    let mut best: Option<(Severity, String)> = None;
+    for s in scores {
+        if s.kind == "CVSS_V3"
+            && let Some(score) = cvss::v3_base_score(&s.score)
+        {
+            let sev = cvss::rating(score);
+            if best.as_ref().is_none_or(|b| sev > b.0) {
+                best = Some((sev, format!("{} ({score:.1})", s.score)));
+            }
+        }
+    }
+    if let Some(b) = best {
+        return b;
+    }
+    let word = r
+        .database_specific
+        .as_ref()
+        .or_else(|| affected.iter().find_map(|a| a.database_specific.as_ref()))
+        .and_then(|d| d.get("severity"))
+        .and_then(|s| s.as_str());
+    match word.map(str::to_ascii_uppercase).as_deref() {
+        Some("CRITICAL") => (Severity::Critical, "database_specific".into()),
+        Some("HIGH") => (Severity::High, "database_specific".into()),
+        Some("MODERATE" | "MEDIUM") => (Severity::Medium, "database_specific".into()),
+        Some("LOW") => (Severity::Low, "database_specific".into()),
+        _ => (Severity::Medium, "unscored (treated as medium)".into()),
+    }
+}
+
+/// Compares versions in one ecosystem's order; `None` when either does not parse.
+fn compare(kind: &str, ecosystem: Ecosystem, a: &str, b: &str) -> Option<Ordering> {
+    match (kind, ecosystem) {
+        ("ECOSYSTEM", Ecosystem::Pypi) => Some(
+            pep440::Version::parse(a)
+                .ok()?
+                .cmp(&pep440::Version::parse(b).ok()?),
+        ),
+        ("ECOSYSTEM" | "SEMVER", _) => Some(parse_npm(a)?.cmp_precedence(&parse_npm(b)?)),
+        _ => None,
+    }
+}
+
+/// The OSV evaluation: listed versions, then each range's events in version order.
+pub fn affects(a: &Affected, ecosystem: Ecosystem, version: &str) -> bool {
+    let same = |x: &str| match ecosystem {
+        Ecosystem::Pypi => compare("ECOSYSTEM", ecosystem, x, version) == Some(Ordering::Equal),
+        Ecosystem::Npm => x == version,
+    };
+    if a.versions.iter().any(|v| same(v)) {
+        return true;
+    }
+    a.ranges.iter().any(|r| in_range(r, ecosystem, version))
+}
+
+fn in_range(r: &Range, ecosystem: Ecosystem, version: &str) -> bool {
+    if r.kind != "ECOSYSTEM" && r.kind != "SEMVER" {
+        return false;
+    }
+    let cmp = |x: &str| -> Option<Ordering> {
+        // `"0"` is before every version.
+        if x == "0" {
+            return Some(Ordering::Greater);
+        }
+        compare(&r.kind, ecosystem, version, x)
+    };
+    if r.events
+        .iter()
+        .filter_map(|e| e.limit.as_deref())
+        .any(|l| cmp(l).is_some_and(Ordering::is_ge))
+    {
+        return false;
+    }
+    // Events in version order; `introduced: "0"` first.
+    let point = |e: &Event| {
+        e.introduced
+            .clone()
+            .or_else(|| e.fixed.clone())
+            .or_else(|| e.last_affected.clone())
+            .unwrap_or_default()
+    };
+    let mut events: Vec<&Event> = r.events.iter().filter(|e| e.limit.is_none()).collect();
+    events.sort_by(|x, y| {
+        let (px, py) = (point(x), point(y));
+        match (px.as_str(), py.as_str()) {
+            ("0", "0") => Ordering::Equal,
+            ("0", _) => Ordering::Less,
+            (_, "0") => Ordering::Greater,
+            _ => compare(&r.kind, ecosystem, &px, &py).unwrap_or(Ordering::Equal),
+        }
+    });
+    let mut vulnerable = false;
+    for e in events {
+        if let Some(i) = &e.introduced {
+            if cmp(i).is_some_and(Ordering::is_ge) {
+                vulnerable = true;
+            }
+        } else if let Some(f) = &e.fixed {
+            if cmp(f).is_some_and(Ordering::is_ge) {
+                vulnerable = false;
+            }
+        } else if let Some(l) = &e.last_affected
+            && cmp(l).is_some_and(Ordering::is_gt)
+        {
+            vulnerable = false;
+        }
+    }
+    vulnerable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(v: serde_json::Value) -> Record {
+        serde_json::from_value(v).expect("record")
+    }
+
+    #[test]
+    fn ranges_with_introduced_fixed_last_affected_and_limit() {
+        let mut db = AdvisoryDb::default();
+        db.add(record(json!({"id": "T-1", "affected": [{"package": {"name": "Demo_Pkg", "ecosystem": "PyPI"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "1.0"}, {"fixed": "1.2.0"}, {"introduced": "2.0rc1"}, {"last_affected": "2.1"}]}]}]})));
+        db.add(record(json!({"id": "T-2", "withdrawn": "2024-01-01T00:00:00Z", "affected": [{"package": {"name": "demo-pkg", "ecosystem": "PyPI"}, "versions": ["1.1"]}]})));
+        let hit = |v: &str| !db.matches(Ecosystem::Pypi, "demo.pkg", v).is_empty();
+        assert!(!hit("0.9"));
+        assert!(hit("1.0.0"));
+        assert!(hit("1.1.post1"));
+        assert!(!hit("1.2"));
+        assert!(!hit("2.0b1"));
+        assert!(hit("2.0"));
+        assert!(hit("2.1.0"));
+        assert!(!hit("2.1.1"));
+        let mut npm = AdvisoryDb::default();
+        npm.add(record(json!({"id": "MAL-2024-1", "affected": [{"package": {"name": "@evil/pkg", "ecosystem": "npm"},
+            "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"limit": "3.0.0"}]}]}]})));
+        let m = npm.matches(Ecosystem::Npm, "@evil/pkg", "2.9.9");
+        assert_eq!(m.len(), 1);
+        assert!(m[0].malicious && m[0].severity == Severity::Critical);
+        assert!(npm.matches(Ecosystem::Npm, "@evil/pkg", "3.0.0").is_empty());
+    }
+}
