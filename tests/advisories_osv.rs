@@ -10,7 +10,13 @@ use airlock::scan::advisories::AdvisoryDb;
 use common::archives::{self, ZipEntry};
 
 fn osv_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osv/PyPI")
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osv/PyPI");
+    assert!(
+        dir.is_dir(),
+        "{} is missing: the shared advisory data must sit beside the project (../shared)",
+        dir.display()
+    );
+    dir
 }
 
 fn ids(db: &AdvisoryDb, name: &str, version: &str) -> Vec<String> {
