@@ -25,10 +25,7 @@ pub enum Command {
     /// Run the controller against the cluster of the current kubeconfig.
     Controller,
     /// Resolve, fetch, scan and decide on packages without Kubernetes (for CI gates).
-    Scan {
-        /// `pypi:NAME==VERSION`, `npm:NAME@VERSION`, or a local .whl/.tar.gz/.zip/.tgz path.
-        specs: Vec<String>,
-    },
+    Scan(Box<ScanCommand>),
     /// Start everything locally: an in-memory Kubernetes API server, the controller, the built-in
     /// repository and the AWS emulators (development and tests only).
     Dev {
@@ -63,12 +60,74 @@ pub enum Command {
     },
 }
 
+/// `airlock scan`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ScanCommand {
+    /// `pypi:NAME==VERSION`, `npm:NAME@VERSION`, or a local .whl/.tar.gz/.zip/.tgz path.
+    #[arg(required = true)]
+    specs: Vec<String>,
+    /// Only the files matching this glob (repeatable), e.g. '*cp311*manylinux*x86_64*'.
+    #[arg(long = "files", value_name = "GLOB")]
+    files: Vec<String>,
+    /// The PyPI Simple API base.
+    #[arg(
+        long,
+        default_value = "https://pypi.org/simple/",
+        env = "AIRLOCK_PYPI_INDEX"
+    )]
+    pypi_index: url::Url,
+    /// The npm registry base.
+    #[arg(
+        long,
+        default_value = "https://registry.npmjs.org/",
+        env = "AIRLOCK_NPM_REGISTRY"
+    )]
+    npm_registry: url::Url,
+    /// Another host files may be downloaded from (a mirror's file host; repeatable).
+    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+    allow_hosts: Vec<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    output: crate::scan::report::Output,
+    /// A ScanPolicy manifest (default: the built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// OSV advisories: a directory of JSON records or an osv.dev all.zip (repeatable).
+    #[arg(long, value_name = "DIR|ZIP")]
+    advisories: Vec<PathBuf>,
+    /// Where downloads are cached (default: the temp dir).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Crd { write } => crd(write),
         Command::Controller => not_built("controller", 7),
-        Command::Scan { .. } => not_built("scan", 5),
+        Command::Scan(args) => {
+            let ScanCommand {
+                specs,
+                files,
+                pypi_index,
+                npm_registry,
+                allow_hosts,
+                output,
+                policy,
+                advisories,
+                cache_dir,
+            } = *args;
+            scan(crate::scan::command::ScanArgs {
+                specs,
+                files,
+                pypi_index,
+                npm_registry,
+                allowed_hosts: allow_hosts,
+                output,
+                policy,
+                advisories,
+                cache_dir: cache_dir.unwrap_or_else(|| std::env::temp_dir().join("airlock-cache")),
+            })
+        }
         Command::Dev { port, data_dir } => dev(port, data_dir),
         Command::Approve { .. } => not_built("approve", 7),
         Command::Deny { .. } => not_built("deny", 7),
@@ -80,16 +139,29 @@ fn not_built(command: &str, issue: u32) -> ExitCode {
     ExitCode::from(EXIT_ERROR)
 }
 
-fn dev(port: u16, data_dir: Option<PathBuf>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+fn runtime(command: &str) -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(r) => r,
+        Ok(r) => Some(r),
         Err(e) => {
-            eprintln!("airlock dev: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_ERROR);
+            eprintln!("airlock {command}: cannot start the async runtime: {e}");
+            None
         }
+    }
+}
+
+fn scan(args: crate::scan::command::ScanArgs) -> ExitCode {
+    match runtime("scan") {
+        Some(rt) => ExitCode::from(rt.block_on(crate::scan::command::main(args))),
+        None => ExitCode::from(EXIT_ERROR),
+    }
+}
+
+fn dev(port: u16, data_dir: Option<PathBuf>) -> ExitCode {
+    let Some(runtime) = runtime("dev") else {
+        return ExitCode::from(EXIT_ERROR);
     };
     match runtime.block_on(crate::dev::run::run(port, data_dir)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,11 @@
-//! Scanners: turn verified package contents into findings. So far: [`advisories`] (OSV records).
-//! Heuristics, licence and age checks, and the policy decision follow in issue #5.
+//! Scanners and the decision: [`advisories`] matches OSV records, [`heuristics`] reads the files,
+//! [`license`] checks the licence, [`decide`] applies a `ScanPolicy`; [`package`] runs them all
+//! over one package; [`command`] is `airlock scan` and [`report`] its output formats.
 
 pub mod advisories;
+pub mod command;
+pub mod decide;
+pub mod heuristics;
+pub mod license;
+pub mod package;
+pub mod report;

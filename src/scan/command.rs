@@ -1,0 +1,273 @@
+//! `airlock scan`: the whole intake, scan and decide pipeline without Kubernetes, for CI gates on
+//! GitOps pull requests. Exit 0 approved, 1 denied, 2 needs approval, 3 error.
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::jiff::Timestamp;
+use url::Url;
+
+use super::advisories::AdvisoryDb;
+use super::package::{self, LocalFile, PackageReport, Subject};
+use super::report::{self, Output};
+use crate::api::package_request::Ecosystem;
+use crate::api::scan_policy::{ScanPolicy, ScanPolicySpec};
+use crate::pipeline::cache::Cache;
+use crate::pipeline::fetch::Fetcher;
+use crate::pipeline::http::{HttpClient, HttpConfig};
+use crate::pipeline::package::PackageRef;
+use crate::pipeline::resolve::{self, FileKind, PackageMetadata, Registries, Resolver};
+use crate::pipeline::unpack::Limits;
+
+pub struct ScanArgs {
+    pub specs: Vec<String>,
+    pub files: Vec<String>,
+    pub pypi_index: Url,
+    pub npm_registry: Url,
+    pub allowed_hosts: Vec<String>,
+    pub output: Output,
+    pub policy: Option<PathBuf>,
+    pub advisories: Vec<PathBuf>,
+    pub cache_dir: PathBuf,
+}
+
+/// A spec that could not be scanned, and why.
+pub struct ScanError {
+    pub spec: String,
+    pub error: String,
+}
+
+pub fn load_policy(path: Option<&Path>) -> Result<ScanPolicySpec, String> {
+    match path {
+        None => serde_json::from_value(serde_json::json!({})).map_err(|e| e.to_string()),
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| format!("--policy {}: {e}", p.display()))?;
+            let policy: ScanPolicy = serde_saphyr::from_str(&text).map_err(|e| {
+                format!("--policy {}: not a ScanPolicy manifest: {e} (see examples/scanpolicy-default.yaml)", p.display())
+            })?;
+            Ok(policy.spec)
+        }
+    }
+}
+
+pub fn load_advisories(paths: &[PathBuf]) -> Result<Option<AdvisoryDb>, String> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut db = AdvisoryDb::default();
+    for p in paths {
+        let result = if p.is_dir() {
+            db.load_dir(p)
+        } else {
+            db.load_zip(p)
+        };
+        result.map_err(|e| {
+            format!(
+                "--advisories {}: {e} (give a directory of OSV JSON files or an osv.dev all.zip)",
+                p.display()
+            )
+        })?;
+    }
+    for (file, why) in db.skipped.iter().take(5) {
+        eprintln!("warning: advisory record {file} skipped: {why}");
+    }
+    Ok(Some(db))
+}
+
+fn local_subject(path: &Path) -> Result<(Ecosystem, String, String, FileKind), String> {
+    let filename = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .ok_or("not a file name")?;
+    if filename.ends_with(".tgz") {
+        let stem = filename.trim_end_matches(".tgz");
+        let (name, version) = stem.rsplit_once('-').ok_or("expected NAME-VERSION.tgz")?;
+        return Ok((
+            Ecosystem::Npm,
+            name.into(),
+            version.into(),
+            FileKind::Tarball,
+        ));
+    }
+    match resolve::parse_pypi_filename(filename) {
+        Some((name, version, Some(kind))) => Ok((Ecosystem::Pypi, name, version, kind)),
+        _ => Err(format!(
+            "{filename}: expected a wheel (.whl), an sdist (.tar.gz, .zip) or an npm tarball (.tgz)"
+        )),
+    }
+}
+
+/// Scans every spec; returns the reports, the failures, and the exit code.
+pub async fn run(args: ScanArgs) -> (Vec<(String, PackageReport)>, Vec<ScanError>, u8) {
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    let setup = (|| -> Result<_, String> {
+        let policy = load_policy(args.policy.as_deref())?;
+        let db = load_advisories(&args.advisories)?;
+        let registries = Registries {
+            pypi_index: args.pypi_index.clone(),
+            npm_registry: args.npm_registry.clone(),
+            ..Registries::default()
+        };
+        let mut hosts = registries.allowed_hosts();
+        hosts.extend(args.allowed_hosts.iter().cloned());
+        let http = HttpClient::new(hosts, HttpConfig::default())?;
+        let cache = Cache::open(&args.cache_dir)
+            .map_err(|e| format!("cache {}: {e}", args.cache_dir.display()))?;
+        Ok((
+            policy,
+            db,
+            Resolver::new(http.clone(), registries),
+            Fetcher::new(http, cache),
+        ))
+    })();
+    let (policy, db, resolver, fetcher) = match setup {
+        Ok(s) => s,
+        Err(e) => {
+            errors.push(ScanError {
+                spec: String::new(),
+                error: e,
+            });
+            return (reports, errors, 3);
+        }
+    };
+    if db.is_none() {
+        eprintln!("warning: no --advisories given: known vulnerabilities are not checked");
+    }
+    let limits = Limits::default();
+    for spec in &args.specs {
+        let result = scan_one(
+            spec,
+            &args.files,
+            &resolver,
+            &fetcher,
+            db.as_ref(),
+            &policy,
+            &limits,
+        )
+        .await;
+        match result {
+            Ok(r) => reports.push((spec.clone(), r)),
+            Err(e) => errors.push(ScanError {
+                spec: spec.clone(),
+                error: e,
+            }),
+        }
+    }
+    let code = if !errors.is_empty() {
+        3
+    } else {
+        reports
+            .iter()
+            .map(|(_, r)| r.decision.verdict.exit_code())
+            .fold(0, |acc, c| match (acc, c) {
+                (1, _) | (_, 1) => 1,
+                (2, _) | (_, 2) => 2,
+                _ => 0,
+            }) as u8
+    };
+    (reports, errors, code)
+}
+
+async fn scan_one(
+    spec: &str,
+    globs: &[String],
+    resolver: &Resolver,
+    fetcher: &Fetcher,
+    db: Option<&AdvisoryDb>,
+    policy: &ScanPolicySpec,
+    limits: &Limits,
+) -> Result<PackageReport, String> {
+    let path = Path::new(spec);
+    let (ecosystem, name, version, metadata, files) = if path.is_file() {
+        let (ecosystem, name, version, kind) = local_subject(path)?;
+        let file = LocalFile {
+            filename: path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or(spec)
+                .to_string(),
+            path: path.to_path_buf(),
+            kind,
+            sha256: None,
+            upload_time: None,
+        };
+        (
+            ecosystem,
+            name,
+            version,
+            PackageMetadata::default(),
+            vec![file],
+        )
+    } else {
+        let package: PackageRef = spec.parse().map_err(|e| format!("{e}"))?;
+        let resolved = resolver
+            .resolve(&package, globs)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(w) = &resolved.warning {
+            eprintln!("warning: {spec}: {w}");
+        }
+        let mut files = Vec::new();
+        for f in &resolved.files {
+            let fetched = fetcher.fetch(f).await.map_err(|e| e.to_string())?;
+            files.push(LocalFile {
+                filename: f.filename.clone(),
+                path: fetched.path,
+                kind: f.kind,
+                sha256: Some(fetched.sha256),
+                upload_time: f.upload_time.clone(),
+            });
+        }
+        (
+            package.ecosystem,
+            resolved.name,
+            resolved.version,
+            resolved.metadata,
+            files,
+        )
+    };
+    let policy = policy.clone();
+    let limits = limits.clone();
+    // The scan is CPU-bound: off the async threads. The advisory database is shared by reference
+    // through a scoped thread, so it is not copied per package.
+    let report = std::thread::scope(|s| {
+        s.spawn(|| {
+            package::scan(
+                &Subject {
+                    ecosystem,
+                    name: &name,
+                    version: &version,
+                    metadata: &metadata,
+                    files: &files,
+                },
+                db,
+                &policy,
+                &limits,
+                Timestamp::now(),
+            )
+        })
+        .join()
+    })
+    .map_err(|_| "the scanner crashed".to_string())?;
+    Ok(report)
+}
+
+/// Runs `airlock scan` and prints the result; the process exit code.
+pub async fn main(args: ScanArgs) -> u8 {
+    let output = args.output;
+    let (reports, errors, code) = run(args).await;
+    print!("{}", report::render(output, &reports, &errors));
+    for e in &errors {
+        eprintln!(
+            "airlock scan: {}{}",
+            if e.spec.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", e.spec)
+            },
+            e.error
+        );
+    }
+    code
+}

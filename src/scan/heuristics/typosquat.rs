@@ -1,0 +1,141 @@
+//! Typosquatting: a requested name one edit (or one common confusion) away from a popular
+//! package it is not. The popular names ship with airlock (`popular-*.txt`).
+
+use std::sync::LazyLock;
+
+use crate::api::package_request::{Ecosystem, Severity};
+use crate::pipeline::package::normalize_pypi_name;
+use crate::pipeline::unpack::Finding;
+
+fn list(text: &'static str) -> Vec<&'static str> {
+    let mut v: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+static PYPI: LazyLock<Vec<&'static str>> = LazyLock::new(|| list(include_str!("popular-pypi.txt")));
+static NPM: LazyLock<Vec<&'static str>> = LazyLock::new(|| list(include_str!("popular-npm.txt")));
+
+/// Optimal string alignment distance (Levenshtein with adjacent transpositions), capped: anything
+/// above `cap` is reported as `cap + 1`.
+pub fn distance(a: &str, b: &str, cap: usize) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > cap {
+        return cap + 1;
+    }
+    let mut prev2 = vec![0usize; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                cur[j] = cur[j].min(prev2[j - 2] + 1);
+            }
+        }
+        prev2 = prev;
+        prev = cur;
+    }
+    prev[b.len()].min(cap + 1)
+}
+
+/// A name with the usual confusions undone: separators dropped, look-alike characters folded,
+/// ecosystem affixes removed (`python-`, `-py`, `node-`, `-js`).
+fn skeleton(name: &str) -> String {
+    let mut s = name.to_ascii_lowercase();
+    for affix in ["python-", "python3-", "py-", "node-"] {
+        if let Some(rest) = s.strip_prefix(affix) {
+            s = rest.to_string();
+        }
+    }
+    for affix in ["-python", "-py", "-js", ".js", "js"] {
+        if let Some(rest) = s.strip_suffix(affix).filter(|r| r.len() >= 3) {
+            s = rest.to_string();
+        }
+    }
+    s.replace("rn", "m")
+        .replace("vv", "w")
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.'))
+        .map(|c| match c {
+            '0' => 'o',
+            '1' | 'i' => 'l',
+            '5' => 's',
+            _ => c,
+        })
+        .collect()
+}
+
+/// The popular package `name` imitates, if it imitates one.
+pub fn imitated(ecosystem: Ecosystem, name: &str) -> Option<&'static str> {
+    let (popular, name) = match ecosystem {
+        Ecosystem::Pypi => (&*PYPI, normalize_pypi_name(name)),
+        Ecosystem::Npm => (&*NPM, name.to_ascii_lowercase()),
+    };
+    if popular.binary_search(&name.as_str()).is_ok() {
+        return None;
+    }
+    let bare = name.rsplit('/').next().unwrap_or(&name);
+    let sk = skeleton(bare);
+    popular.iter().copied().find(|p| {
+        (p.len() >= 5 && distance(bare, p, 1) <= 1) || (sk.len() >= 4 && skeleton(p) == sk)
+    })
+}
+
+pub fn check(ecosystem: Ecosystem, name: &str) -> Option<Finding> {
+    imitated(ecosystem, name).map(|target| Finding {
+        rule: "heuristics.typosquat".into(),
+        severity: Severity::High,
+        file: None,
+        line: None,
+        evidence: Some(format!(
+            "{name:?} is one typo away from the popular package {target:?}; check the name was meant"
+        )),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance_counts_one_edit_or_swap() {
+        assert_eq!(distance("requests", "requets", 2), 1);
+        assert_eq!(distance("requests", "reqeusts", 2), 1);
+        assert_eq!(distance("numpy", "numpy", 2), 0);
+        assert_eq!(distance("a", "abcdef", 2), 3);
+    }
+
+    #[test]
+    fn typosquats_are_caught_and_the_real_names_are_not() {
+        for (eco, squat) in [
+            (Ecosystem::Pypi, "reqeusts"),
+            (Ecosystem::Pypi, "python-dateutils"),
+            (Ecosystem::Pypi, "urlib3"),
+            (Ecosystem::Pypi, "nurnpy"),
+            (Ecosystem::Npm, "lodahs"),
+            (Ecosystem::Npm, "expres"),
+            (Ecosystem::Npm, "crossenv"),
+        ] {
+            assert!(imitated(eco, squat).is_some(), "{squat}");
+        }
+        for (eco, real) in [
+            (Ecosystem::Pypi, "requests"),
+            (Ecosystem::Pypi, "Python_Dateutil"),
+            (Ecosystem::Pypi, "urllib3"),
+            (Ecosystem::Pypi, "flask-cors"),
+            (Ecosystem::Npm, "lodash"),
+            (Ecosystem::Npm, "cross-env"),
+            (Ecosystem::Npm, "@types/node"),
+        ] {
+            assert_eq!(imitated(eco, real), None, "{real}");
+        }
+    }
+}

