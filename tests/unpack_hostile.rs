@@ -276,3 +276,35 @@ fn long_names_through_gnu_headers_are_read() {
     assert!(r.complete && r.findings.is_empty(), "{:?}", r.findings);
     assert_eq!(seen, vec![long]);
 }
+
+#[test]
+fn links_inside_the_package_and_damaged_nested_archives_are_low_and_reading_goes_on() {
+    use airlock::api::package_request::Severity;
+    let inner_broken = b"PK\x03\x04 not really a zip".to_vec();
+    let tgz = archives::tar_gz(&[
+        TarEntry::file("pkg/zoneinfo/GMT", b"tzdata"),
+        TarEntry {
+            name: b"pkg/zoneinfo/GMT0".to_vec(),
+            data: vec![],
+            kind: TarKind::HardLink("pkg/zoneinfo/GMT".into()),
+            mode: 0o644,
+        },
+        TarEntry::file("pkg/fixtures/broken.zip", &inner_broken),
+        TarEntry::file("pkg/after.py", b"x = 1"),
+    ]);
+    let (r, seen) = run(tgz, Format::TarGz, &Limits::default());
+    assert!(r.complete, "{:?}", r.findings);
+    let severities: Vec<(&str, Severity)> = r
+        .findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.severity))
+        .collect();
+    assert_eq!(
+        severities,
+        vec![
+            ("archive.link", Severity::Low),
+            ("archive.corrupt", Severity::Low)
+        ]
+    );
+    assert!(seen.contains(&"pkg/after.py".to_string()), "{seen:?}");
+}

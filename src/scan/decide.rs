@@ -173,11 +173,14 @@ pub fn decide(
             None => active.push(f.clone()),
         }
     }
-    let score: u32 = active
-        .iter()
-        .filter(|f| matches!(kind(f), Kind::Heuristic))
-        .map(|f| weight(f.severity))
-        .sum();
+    // Each rule counts once, at its most severe finding: one benign pattern repeated across a
+    // package's files is one signal, not many.
+    let mut by_rule: std::collections::BTreeMap<&str, u32> = std::collections::BTreeMap::new();
+    for f in active.iter().filter(|f| matches!(kind(f), Kind::Heuristic)) {
+        let w = by_rule.entry(f.rule.as_str()).or_default();
+        *w = (*w).max(weight(f.severity));
+    }
+    let score: u32 = by_rule.values().sum();
     let rules = &policy.advisories;
     let denying: Vec<Finding> = active
         .iter()

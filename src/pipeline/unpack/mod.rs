@@ -226,6 +226,17 @@ impl<'b, 'l> Level<'b, 'l> {
         if let Err(e) = result
             && !self.budget.is_stopped()
         {
+            if self.depth > 1 {
+                // A damaged archive inside a package is data (test fixtures often are): its bytes
+                // were scanned as a file, installers never open it, and the rest goes on.
+                self.budget.finding(
+                    "archive.corrupt",
+                    Severity::Low,
+                    Some(&self.display("")),
+                    format!("{what} (a nested archive; its bytes were scanned as a file): {e}"),
+                );
+                return;
+            }
             self.budget.stop(
                 "archive.corrupt",
                 Severity::High,

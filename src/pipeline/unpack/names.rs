@@ -55,9 +55,49 @@ pub fn check(raw: &[u8]) -> Result<String, (&'static str, Severity, String)> {
     Ok(parts.join("/"))
 }
 
+/// Whether a link at `link` (a normalised entry path) pointing at `target` stays inside the
+/// archive: symlink targets are relative to the link's directory, hard-link targets to the root.
+pub fn link_stays_inside(link: &str, target: &str, symlink: bool) -> bool {
+    if target.starts_with(['/', '\\']) || (target.len() >= 2 && target.as_bytes()[1] == b':') {
+        return false;
+    }
+    let mut depth: Vec<&str> = if symlink {
+        let mut parts: Vec<&str> = link.split('/').collect();
+        parts.pop();
+        parts
+    } else {
+        Vec::new()
+    };
+    for part in target.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if depth.pop().is_none() {
+                    return false;
+                }
+            }
+            p => depth.push(p),
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_inside_and_out() {
+        assert!(link_stays_inside("pkg/zoneinfo/GMT0", "GMT+0", false));
+        assert!(link_stays_inside("pkg/a/link", "../b/file", true));
+        assert!(!link_stays_inside(
+            "pkg/link",
+            "../../../home/u/.ssh/id_rsa",
+            true
+        ));
+        assert!(!link_stays_inside("pkg/link", "/etc/passwd", true));
+        assert!(!link_stays_inside("x", "../y", false));
+    }
 
     #[test]
     fn refuses_escapes_and_normalises_the_rest() {

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use flate2::read::MultiGzDecoder;
 
 use super::guard::{Counting, EntryGuard, StreamGuard};
-use super::{Level, Visitor};
+use super::{Level, Visitor, names};
 use crate::api::package_request::Severity;
 
 const BLOCK: usize = 512;
@@ -268,14 +268,26 @@ fn entries(r: &mut impl Read, level: &mut Level, visit: &mut Visitor) -> io::Res
                 } else {
                     "hard link"
                 };
-                level.budget.finding(
-                    "archive.link",
-                    Severity::High,
-                    Some(&shown),
-                    format!(
-                        "a {kind} to {target:?}; links can point outside the install directory"
-                    ),
-                );
+                let link = String::from_utf8_lossy(&raw_name).into_owned();
+                if names::link_stays_inside(
+                    link.trim_start_matches("./"),
+                    &target,
+                    typeflag == b'2',
+                ) {
+                    level.budget.finding(
+                        "archive.link",
+                        Severity::Low,
+                        Some(&shown),
+                        format!("a {kind} to {target:?}, inside the package"),
+                    );
+                } else {
+                    level.budget.finding(
+                        "archive.link",
+                        Severity::High,
+                        Some(&shown),
+                        format!("a {kind} to {target:?}, outside the package: extracting it writes or reads outside the install directory"),
+                    );
+                }
                 skip(r, data_len)?;
                 continue;
             }

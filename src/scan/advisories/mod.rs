@@ -4,8 +4,8 @@
 //! ranges, with `introduced`/`fixed`/`last_affected`/`limit` — skipping withdrawn records.
 
 pub mod cvss;
+mod index;
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
@@ -16,7 +16,6 @@ use serde::Deserialize;
 use crate::api::package_request::{Ecosystem, Severity};
 use crate::pipeline::package::normalize_pypi_name;
 use crate::pipeline::unpack::{self, Limits};
-use crate::pipeline::version::{parse_npm, pep440};
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Record {
@@ -97,7 +96,7 @@ pub struct Match {
 /// Records by ecosystem and normalised package name.
 #[derive(Default)]
 pub struct AdvisoryDb {
-    by_package: HashMap<(Ecosystem, String), Vec<Arc<Record>>>,
+    by_package: HashMap<(Ecosystem, String), Vec<index::Prepared>>,
     pub records: usize,
     /// Files that could not be read, with why (reported, not fatal: one bad record must not
     /// blind the scanner to the rest).
@@ -123,18 +122,34 @@ fn key_name(ecosystem: Ecosystem, name: &str) -> String {
 const MAX_RECORD_BYTES: u64 = 16 << 20;
 
 impl AdvisoryDb {
-    pub fn add(&mut self, record: Record) {
-        let record = Arc::new(record);
-        let mut keys: Vec<(Ecosystem, String)> = record
+    pub fn add(&mut self, mut record: Record) {
+        // Only what a match reports is kept: a short summary, not the full details, and the
+        // version lists once, inside the prepared entries.
+        if record.summary.is_none() {
+            record.summary = record
+                .details
+                .as_ref()
+                .map(|d| d.chars().take(200).collect());
+        }
+        record.details = None;
+        let lists: Vec<Vec<String>> = record
             .affected
-            .iter()
-            .filter_map(|a| a.package.as_ref())
-            .filter_map(|p| ecosystem_of(&p.ecosystem).map(|e| (e, key_name(e, &p.name))))
+            .iter_mut()
+            .map(|a| std::mem::take(&mut a.versions))
             .collect();
-        keys.sort_by(|a, b| a.1.cmp(&b.1).then((a.0 as u8).cmp(&(b.0 as u8))));
-        keys.dedup();
-        for k in keys {
-            self.by_package.entry(k).or_default().push(record.clone());
+        let record = Arc::new(record);
+        for ((i, a), versions) in record.affected.iter().enumerate().zip(lists) {
+            let Some((ecosystem, name)) = a
+                .package
+                .as_ref()
+                .and_then(|p| ecosystem_of(&p.ecosystem).map(|e| (e, key_name(e, &p.name))))
+            else {
+                continue;
+            };
+            self.by_package
+                .entry((ecosystem, name))
+                .or_default()
+                .push(index::Prepared::new(record.clone(), i, ecosystem, versions));
         }
         self.records += 1;
     }
@@ -199,50 +214,47 @@ impl AdvisoryDb {
 
     /// The advisories that affect `name` at `version`.
     pub fn matches(&self, ecosystem: Ecosystem, name: &str, version: &str) -> Vec<Match> {
-        let Some(records) = self.by_package.get(&(ecosystem, key_name(ecosystem, name))) else {
+        let Some(entries) = self.by_package.get(&(ecosystem, key_name(ecosystem, name))) else {
             return Vec::new();
         };
-        let wanted = key_name(ecosystem, name);
-        let mut out = Vec::new();
-        for r in records {
-            if r.withdrawn.is_some() {
+        let query = index::Query::new(ecosystem, version);
+        // Entries of one record sit together (added in one go); group the matching ones.
+        let mut hits: Vec<(&Arc<Record>, Vec<&index::Prepared>)> = Vec::new();
+        for p in entries {
+            if p.record.withdrawn.is_some() || !p.affects(&query) {
                 continue;
             }
-            let affected: Vec<&Affected> = r
-                .affected
-                .iter()
-                .filter(|a| {
-                    a.package.as_ref().is_some_and(|p| {
-                        ecosystem_of(&p.ecosystem) == Some(ecosystem)
-                            && key_name(ecosystem, &p.name) == wanted
-                    })
-                })
-                .filter(|a| affects(a, ecosystem, version))
-                .collect();
-            if affected.is_empty() {
-                continue;
+            match hits.last_mut() {
+                Some((r, list)) if Arc::ptr_eq(r, &p.record) => list.push(p),
+                _ => hits.push((&p.record, vec![p])),
             }
-            let (severity, severity_source) = severity_of(r, &affected);
-            let fixed = affected
-                .iter()
-                .flat_map(|a| a.ranges.iter())
-                .flat_map(|rg| rg.events.iter())
-                .filter_map(|e| e.fixed.clone())
-                .collect();
-            out.push(Match {
-                id: r.id.clone(),
-                aliases: r.aliases.clone(),
-                summary: r
-                    .summary
-                    .clone()
-                    .or_else(|| r.details.as_ref().map(|d| d.chars().take(200).collect()))
-                    .unwrap_or_default(),
-                severity,
-                severity_source,
-                malicious: is_malicious(r),
-                fixed,
-            });
         }
+        let mut out: Vec<Match> = hits
+            .into_iter()
+            .map(|(r, prepared)| {
+                let (severity, severity_source) = prepared
+                    .iter()
+                    .map(|p| p.severity.clone())
+                    .max_by_key(|s| s.0)
+                    .unwrap_or((Severity::Medium, String::new()));
+                let affected: Vec<&Affected> =
+                    prepared.iter().map(|p| &r.affected[p.affected]).collect();
+                Match {
+                    id: r.id.clone(),
+                    aliases: r.aliases.clone(),
+                    summary: r.summary.clone().unwrap_or_default(),
+                    severity,
+                    severity_source,
+                    malicious: is_malicious(r),
+                    fixed: affected
+                        .iter()
+                        .flat_map(|a| a.ranges.iter())
+                        .flat_map(|rg| rg.events.iter())
+                        .filter_map(|e| e.fixed.clone())
+                        .collect(),
+                }
+            })
+            .collect();
         out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
         out
     }
@@ -295,86 +307,6 @@ fn severity_of(r: &Record, affected: &[&Affected]) -> (Severity, String) {
         Some("LOW") => (Severity::Low, "database_specific".into()),
         _ => (Severity::Medium, "unscored (treated as medium)".into()),
     }
-}
-
-/// Compares versions in one ecosystem's order; `None` when either does not parse.
-fn compare(kind: &str, ecosystem: Ecosystem, a: &str, b: &str) -> Option<Ordering> {
-    match (kind, ecosystem) {
-        ("ECOSYSTEM", Ecosystem::Pypi) => Some(
-            pep440::Version::parse(a)
-                .ok()?
-                .cmp(&pep440::Version::parse(b).ok()?),
-        ),
-        ("ECOSYSTEM" | "SEMVER", _) => Some(parse_npm(a)?.cmp_precedence(&parse_npm(b)?)),
-        _ => None,
-    }
-}
-
-/// The OSV evaluation: listed versions, then each range's events in version order.
-pub fn affects(a: &Affected, ecosystem: Ecosystem, version: &str) -> bool {
-    let same = |x: &str| match ecosystem {
-        Ecosystem::Pypi => compare("ECOSYSTEM", ecosystem, x, version) == Some(Ordering::Equal),
-        Ecosystem::Npm => x == version,
-    };
-    if a.versions.iter().any(|v| same(v)) {
-        return true;
-    }
-    a.ranges.iter().any(|r| in_range(r, ecosystem, version))
-}
-
-fn in_range(r: &Range, ecosystem: Ecosystem, version: &str) -> bool {
-    if r.kind != "ECOSYSTEM" && r.kind != "SEMVER" {
-        return false;
-    }
-    let cmp = |x: &str| -> Option<Ordering> {
-        // `"0"` is before every version.
-        if x == "0" {
-            return Some(Ordering::Greater);
-        }
-        compare(&r.kind, ecosystem, version, x)
-    };
-    if r.events
-        .iter()
-        .filter_map(|e| e.limit.as_deref())
-        .any(|l| cmp(l).is_some_and(Ordering::is_ge))
-    {
-        return false;
-    }
-    // Events in version order; `introduced: "0"` first.
-    let point = |e: &Event| {
-        e.introduced
-            .clone()
-            .or_else(|| e.fixed.clone())
-            .or_else(|| e.last_affected.clone())
-            .unwrap_or_default()
-    };
-    let mut events: Vec<&Event> = r.events.iter().filter(|e| e.limit.is_none()).collect();
-    events.sort_by(|x, y| {
-        let (px, py) = (point(x), point(y));
-        match (px.as_str(), py.as_str()) {
-            ("0", "0") => Ordering::Equal,
-            ("0", _) => Ordering::Less,
-            (_, "0") => Ordering::Greater,
-            _ => compare(&r.kind, ecosystem, &px, &py).unwrap_or(Ordering::Equal),
-        }
-    });
-    let mut vulnerable = false;
-    for e in events {
-        if let Some(i) = &e.introduced {
-            if cmp(i).is_some_and(Ordering::is_ge) {
-                vulnerable = true;
-            }
-        } else if let Some(f) = &e.fixed {
-            if cmp(f).is_some_and(Ordering::is_ge) {
-                vulnerable = false;
-            }
-        } else if let Some(l) = &e.last_affected
-            && cmp(l).is_some_and(Ordering::is_gt)
-        {
-            vulnerable = false;
-        }
-    }
-    vulnerable
 }
 
 #[cfg(test)]

@@ -15,6 +15,10 @@ pub enum Scope {
     Pth,
     /// JavaScript (`.js`, `.cjs`, `.mjs`, `.ts`).
     JavaScript,
+    /// Shell and batch scripts, which installers never run by themselves.
+    Shell,
+    /// Python and JavaScript: what an install or an import runs.
+    Program,
     /// Python, JavaScript and shell scripts.
     Code,
 }
@@ -81,11 +85,20 @@ pub const RULES: &[Rule] = &[
     Rule {
         id: "heuristics.download-exec",
         severity: Severity::Critical,
-        scope: Scope::Code,
+        scope: Scope::Program,
         title: "downloads code and runs it",
         check: Check::Pattern(
             r"(curl|wget)\s[^\n|]{0,200}\|\s*(sudo\s+)?(ba|z)?sh\b|(exec|eval)\((urllib\.request\.)?urlopen\(|(exec|eval)\(\s*requests\.get\(|urlretrieve\([^\n]{0,200}\)[^\n]{0,100}(os\.system|subprocess|chmod)|execSync\(\s*['`](curl|wget)\s",
         ),
+    },
+    Rule {
+        id: "heuristics.download-exec-script",
+        // CI and packaging scripts shipped in sdists pipe installers into shells all the time;
+        // nothing runs them at install time unless setup.py does (which its own rules catch).
+        severity: Severity::Low,
+        scope: Scope::Shell,
+        title: "a shell script downloads code and runs it",
+        check: Check::Pattern(r"(curl|wget)\s[^\n|]{0,200}\|\s*(sudo\s+)?(ba|z)?sh\b"),
     },
     Rule {
         id: "heuristics.decode-exec",
@@ -112,7 +125,9 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         id: "heuristics.credential-paths",
-        severity: Severity::Medium,
+        // Low alone: tools that manage credentials name these files (setuptools reads .pypirc);
+        // it adds to the score with anything that sends data out.
+        severity: Severity::Low,
         scope: Scope::Code,
         title: "reads credential stores",
         check: Check::Pattern(
@@ -132,9 +147,20 @@ pub const RULES: &[Rule] = &[
         id: "heuristics.exfiltration-endpoint",
         severity: Severity::High,
         scope: Scope::Code,
-        title: "a chat webhook, paste site, tunnel or out-of-band collector",
+        title: "a paste site, tunnel or out-of-band collector",
         check: Check::Pattern(
-            r"discord(app)?\.com/api/webhooks|hooks\.slack\.com/services/|api\.telegram\.org/bot|pastebin\.com/raw|paste\.ee/|hastebin\.com|transfer\.sh|[a-z0-9-]+\.ngrok(-free)?\.(io|app)|trycloudflare\.com|pipedream\.net|webhook\.site|requestbin|\.oast\.(fun|pro|live|site|online|me)|burpcollaborator\.net|interact\.sh",
+            r"pastebin\.com/raw|paste\.ee/|hastebin\.com|transfer\.sh|\.ngrok(-free)?\.(io|app)|trycloudflare\.com|pipedream\.net|webhook\.site|requestbin|\.oast\.(fun|pro|live|site|online|me)|burpcollaborator\.net|interact\.sh",
+        ),
+    },
+    Rule {
+        id: "heuristics.messaging-webhook",
+        // Medium: notification integrations are legitimate (tqdm.contrib.telegram); stolen data
+        // leaves through the same doors, so a human looks.
+        severity: Severity::Medium,
+        scope: Scope::Code,
+        title: "a chat webhook or bot API",
+        check: Check::Pattern(
+            r"discord(app)?\.com/api/webhooks|hooks\.slack\.com/services/|api\.telegram\.org/bot",
         ),
     },
     Rule {
