@@ -218,7 +218,7 @@ fn main() {
     let t = best_of(3, || {
         let r = scan(
             &subject,
-            None,
+            &[],
             &policy,
             &Limits::default(),
             k8s_openapi::jiff::Timestamp::now(),
@@ -276,7 +276,7 @@ fn live_numpy() {
     let t = Instant::now();
     let r = scan(
         &subject,
-        None,
+        &[],
         &policy,
         &Limits::default(),
         k8s_openapi::jiff::Timestamp::now(),

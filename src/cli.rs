@@ -94,6 +94,9 @@ pub struct ScanCommand {
     /// OSV advisories: a directory of JSON records or an osv.dev all.zip (repeatable).
     #[arg(long, value_name = "DIR|ZIP")]
     advisories: Vec<PathBuf>,
+    /// The OSV API to query per package as well (e.g. https://api.osv.dev/).
+    #[arg(long, value_name = "URL", env = "AIRLOCK_OSV_API")]
+    osv_api: Option<url::Url>,
     /// Where downloads are cached (default: the temp dir).
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 output,
                 policy,
                 advisories,
+                osv_api,
                 cache_dir,
             } = *args;
             scan(crate::scan::command::ScanArgs {
@@ -125,6 +129,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 output,
                 policy,
                 advisories,
+                osv_api,
                 cache_dir: cache_dir.unwrap_or_else(|| std::env::temp_dir().join("airlock-cache")),
             })
         }

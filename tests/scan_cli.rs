@@ -105,7 +105,7 @@ async fn a_clean_package_is_approved_with_exit_0() {
     assert_eq!(p["findings"], json!([]));
     assert_eq!(p["files"].as_array().map(Vec::len), Some(2));
     assert!(
-        run.stderr.contains("no --advisories"),
+        run.stderr.contains("known vulnerabilities are not checked"),
         "says what it did not check: {}",
         run.stderr
     );
@@ -272,4 +272,65 @@ async fn errors_exit_3_and_local_files_are_scanned_as_they_are() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(json_of(&run)["packages"][0]["name"], "clean_pkg");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_osv_api_is_queried_when_configured() {
+    let reg = registry().await;
+    let record = std::fs::read(format!("{}/PYSEC-2023-74.json", osv())).expect("record");
+    reg.route(
+        "/osv/v1/querybatch",
+        "application/json",
+        serde_json::to_vec(&json!({"results": [{"vulns": [{"id": "PYSEC-2023-74", "modified": "2023-06-01T00:00:00Z"}]}]})).expect("json"),
+        Fault::default(),
+    );
+    reg.route(
+        "/osv/v1/vulns/PYSEC-2023-74",
+        "application/json",
+        record,
+        Fault::default(),
+    );
+    let api = format!("{}/osv/", reg.base());
+    let run = scan(
+        &reg,
+        &[
+            "pypi:requests==2.30.0",
+            "--osv-api",
+            &api,
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    let doc = json_of(&run);
+    let ids: Vec<&str> = doc["packages"][0]["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["rule"].as_str())
+        .collect();
+    assert_eq!(ids, vec!["PYSEC-2023-74"], "{}", run.stderr);
+    assert_eq!(reg.hits("/osv/v1/querybatch"), 1);
+    // Both the export and the API: still one finding.
+    let run = scan(
+        &reg,
+        &[
+            "pypi:requests==2.30.0",
+            "--osv-api",
+            &api,
+            "--advisories",
+            &osv(),
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    let doc = json_of(&run);
+    let n = doc["packages"][0]["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["rule"] == "PYSEC-2023-74")
+        .count();
+    assert_eq!(n, 1);
 }

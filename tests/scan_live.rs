@@ -68,6 +68,7 @@ async fn popular_clean_releases_raise_no_high_finding() {
         output: Output::Json,
         policy: None,
         advisories: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osv/PyPI")],
+        osv_api: None,
         cache_dir: std::env::temp_dir().join("airlock-live-scan-cache"),
     })
     .await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -119,7 +119,7 @@ impl From<HttpError> for Failure {
 
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     allowed_hosts: Arc<Vec<String>>,
     pub config: HttpConfig,
 }
@@ -177,16 +177,32 @@ impl HttpClient {
     /// GET `url`, following redirects to allowed hosts; a non-2xx answer is an error. One
     /// attempt: see [`HttpClient::retrying`].
     pub async fn get(&self, url: &Url, accept: &str) -> Result<Response<Incoming>, Failure> {
+        self.send(url, accept, None).await
+    }
+
+    /// GET, or POST of a JSON body; POSTs are not redirected (a query API has no reason to).
+    async fn send(
+        &self,
+        url: &Url,
+        accept: &str,
+        json_body: Option<&Bytes>,
+    ) -> Result<Response<Incoming>, Failure> {
         let mut url = url.clone();
         for _ in 0..=MAX_REDIRECTS {
             self.check_host(&url)?;
-            let req = Request::get(url.as_str())
+            let builder = match json_body {
+                None => Request::get(url.as_str()),
+                Some(_) => {
+                    Request::post(url.as_str()).header(header::CONTENT_TYPE, "application/json")
+                }
+            };
+            let req = builder
                 .header(header::ACCEPT, accept)
                 .header(
                     header::USER_AGENT,
                     concat!("airlock/", env!("CARGO_PKG_VERSION")),
                 )
-                .body(Empty::new())
+                .body(Full::new(json_body.cloned().unwrap_or_default()))
                 .map_err(|e| HttpError::Connect {
                     url: url.to_string(),
                     reason: e.to_string(),
@@ -215,7 +231,7 @@ impl HttpClient {
                 Ok(Ok(r)) => r,
             };
             let status = resp.status();
-            if status.is_redirection() {
+            if status.is_redirection() && json_body.is_none() {
                 let location = resp
                     .headers()
                     .get(header::LOCATION)
@@ -294,8 +310,30 @@ impl HttpClient {
 
     /// GET a document of at most `limit` bytes, with retries.
     pub async fn get_bytes(&self, url: &Url, accept: &str, limit: u64) -> Result<Bytes, HttpError> {
+        self.read_bytes(url, accept, None, limit).await
+    }
+
+    /// POST a JSON document and read an answer of at most `limit` bytes, with retries.
+    pub async fn post_json(
+        &self,
+        url: &Url,
+        body: &serde_json::Value,
+        limit: u64,
+    ) -> Result<Bytes, HttpError> {
+        let body = Bytes::from(serde_json::to_vec(body).unwrap_or_default());
+        self.read_bytes(url, "application/json", Some(&body), limit)
+            .await
+    }
+
+    async fn read_bytes(
+        &self,
+        url: &Url,
+        accept: &str,
+        json_body: Option<&Bytes>,
+        limit: u64,
+    ) -> Result<Bytes, HttpError> {
         self.retrying(|| async {
-            let resp = self.get(url, accept).await?;
+            let resp = self.send(url, accept, json_body).await?;
             let mut body = resp.into_body();
             let mut out = Vec::new();
             while let Some(chunk) = self.next_chunk(&mut body, url).await? {

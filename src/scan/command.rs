@@ -7,6 +7,7 @@ use k8s_openapi::jiff::Timestamp;
 use url::Url;
 
 use super::advisories::AdvisoryDb;
+use super::advisories::osv_api::OsvApi;
 use super::package::{self, LocalFile, PackageReport, Subject};
 use super::report::{self, Output};
 use crate::api::package_request::Ecosystem;
@@ -27,6 +28,8 @@ pub struct ScanArgs {
     pub output: Output,
     pub policy: Option<PathBuf>,
     pub advisories: Vec<PathBuf>,
+    /// The OSV API base (`https://api.osv.dev/`), queried per package on top of `advisories`.
+    pub osv_api: Option<Url>,
     pub cache_dir: PathBuf,
 }
 
@@ -111,17 +114,27 @@ pub async fn run(args: ScanArgs) -> (Vec<(String, PackageReport)>, Vec<ScanError
         };
         let mut hosts = registries.allowed_hosts();
         hosts.extend(args.allowed_hosts.iter().cloned());
+        hosts.extend(
+            args.osv_api
+                .as_ref()
+                .and_then(crate::pipeline::http::host_of),
+        );
         let http = HttpClient::new(hosts, HttpConfig::default())?;
         let cache = Cache::open(&args.cache_dir)
             .map_err(|e| format!("cache {}: {e}", args.cache_dir.display()))?;
+        let osv = args.osv_api.clone().map(|base| OsvApi {
+            http: http.clone(),
+            base,
+        });
         Ok((
             policy,
             db,
+            osv,
             Resolver::new(http.clone(), registries),
             Fetcher::new(http, cache),
         ))
     })();
-    let (policy, db, resolver, fetcher) = match setup {
+    let (policy, db, osv, resolver, fetcher) = match setup {
         Ok(s) => s,
         Err(e) => {
             errors.push(ScanError {
@@ -131,8 +144,10 @@ pub async fn run(args: ScanArgs) -> (Vec<(String, PackageReport)>, Vec<ScanError
             return (reports, errors, 3);
         }
     };
-    if db.is_none() {
-        eprintln!("warning: no --advisories given: known vulnerabilities are not checked");
+    if db.is_none() && osv.is_none() {
+        eprintln!(
+            "warning: neither --advisories nor --osv-api given: known vulnerabilities are not checked"
+        );
     }
     let limits = Limits::default();
     for spec in &args.specs {
@@ -142,6 +157,7 @@ pub async fn run(args: ScanArgs) -> (Vec<(String, PackageReport)>, Vec<ScanError
             &resolver,
             &fetcher,
             db.as_ref(),
+            osv.as_ref(),
             &policy,
             &limits,
         )
@@ -169,12 +185,14 @@ pub async fn run(args: ScanArgs) -> (Vec<(String, PackageReport)>, Vec<ScanError
     (reports, errors, code)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn scan_one(
     spec: &str,
     globs: &[String],
     resolver: &Resolver,
     fetcher: &Fetcher,
     db: Option<&AdvisoryDb>,
+    osv: Option<&OsvApi>,
     policy: &ScanPolicySpec,
     limits: &Limits,
 ) -> Result<PackageReport, String> {
@@ -227,6 +245,15 @@ async fn scan_one(
             files,
         )
     };
+    let from_api = match osv {
+        Some(api) => Some(
+            api.advisories(ecosystem, &name, &version)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
+    let databases: Vec<&AdvisoryDb> = db.into_iter().chain(from_api.as_ref()).collect();
     let policy = policy.clone();
     let limits = limits.clone();
     // The scan is CPU-bound: off the async threads. The advisory database is shared by reference
@@ -241,7 +268,7 @@ async fn scan_one(
                     metadata: &metadata,
                     files: &files,
                 },
-                db,
+                &databases,
                 &policy,
                 &limits,
                 Timestamp::now(),

@@ -63,7 +63,7 @@ pub struct PackageReport {
 /// Scans `subject` and decides with `policy`. CPU-bound: call it from a blocking thread.
 pub fn scan(
     subject: &Subject,
-    advisories: Option<&AdvisoryDb>,
+    advisories: &[&AdvisoryDb],
     policy: &ScanPolicySpec,
     limits: &Limits,
     now: Timestamp,
@@ -164,12 +164,14 @@ pub fn scan(
     }
     findings.extend(typosquat::check(subject.ecosystem, subject.name));
     findings.extend(license::check(license_text.as_deref(), &policy.licenses));
-    if let Some(db) = advisories {
-        findings.extend(
-            db.matches(subject.ecosystem, subject.name, subject.version)
-                .iter()
-                .map(advisory_finding),
-        );
+    let mut seen = std::collections::HashSet::new();
+    for db in advisories {
+        for m in db.matches(subject.ecosystem, subject.name, subject.version) {
+            // The same advisory from the local export and from the API is one finding.
+            if seen.insert(m.id.clone()) {
+                findings.push(advisory_finding(&m));
+            }
+        }
     }
     let newest_upload = subject
         .files

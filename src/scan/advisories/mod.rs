@@ -5,6 +5,7 @@
 
 pub mod cvss;
 mod index;
+pub mod osv_api;
 
 use std::collections::HashMap;
 use std::io::Read;
