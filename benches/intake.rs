@@ -115,5 +115,47 @@ async fn main() {
         best,
         mb(bytes) / best
     );
+
+    // Publish into the built-in repository: 200 wheels of ~1 MB each (hash, copy, index update).
+    let store = airlock::publish::builtin::store::Store::open(dir.join("repo")).expect("store");
+    let wheels: Vec<std::path::PathBuf> = (0..200)
+        .map(|i| {
+            let p = dir.join(format!("pkg{i}-1.0-py3-none-any.whl"));
+            std::fs::write(
+                &p,
+                archives::zip(&[ZipEntry::file(
+                    &format!("pkg{i}/_data.bin"),
+                    &binaryish(1 << 20, i as u64 + 7),
+                )]),
+            )
+            .expect("write");
+            p
+        })
+        .collect();
+    let total: u64 = wheels
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let start = Instant::now();
+    for (i, p) in wheels.iter().enumerate() {
+        store
+            .publish_pypi(
+                &format!("pkg{i}"),
+                "1.0",
+                &format!("pkg{i}-1.0-py3-none-any.whl"),
+                p,
+                None,
+            )
+            .expect("publish");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "publish to the built-in repository: {} packages, {:.0} MB in {:.2} s = {:.0} packages/s, {:.0} MB/s (each fsynced)",
+        wheels.len(),
+        mb(total),
+        secs,
+        wheels.len() as f64 / secs,
+        mb(total) / secs
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,4 +8,6 @@ pub mod api;
 pub mod cli;
 pub mod dev;
 pub mod pipeline;
+pub mod publish;
 pub mod scan;
+pub mod serve;

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::apiserver::server::ApiServer;
-use super::apiserver::store::Store;
+use super::apiserver::store::Store as ApiStore;
+use crate::publish::builtin::server::RepositoryServer;
+use crate::publish::builtin::store::Store;
 
 /// Where `airlock dev` keeps what it writes (the kubeconfig) when `--data-dir` is not given.
 pub fn default_data_dir() -> PathBuf {
@@ -17,8 +19,8 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 /// A store with airlock's CRDs installed, as `airlock dev` starts with.
-pub fn store_with_crds() -> Result<Arc<Store>, String> {
-    let store = Arc::new(Store::new());
+pub fn store_with_crds() -> Result<Arc<ApiStore>, String> {
+    let store = Arc::new(ApiStore::new());
     let crd_type = store
         .resolve("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         .ok_or("CRD type missing")?;
@@ -59,13 +61,35 @@ pub async fn run(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
     let dir = data_dir.unwrap_or_else(default_data_dir);
     let path = write_kubeconfig(&dir, server.addr)
         .map_err(|e| format!("cannot write the kubeconfig into {}: {e}", dir.display()))?;
+    // The built-in repository, on any free port, kept in the data directory across restarts.
+    let repo_dir = dir.join("builtin");
+    let repo_store = Store::open(&repo_dir).map_err(|e| e.to_string())?;
+    let repo = RepositoryServer::start(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        Arc::new(repo_store),
+    )
+    .await
+    .map_err(|e| format!("cannot start the built-in repository: {e}"))?;
+    // Whoever reads these lines may stop reading after the one it needs (`| head -1`); a closed
+    // stdout must not stop the servers.
+    let lines = format!(
+        "export KUBECONFIG={}\nexport PIP_INDEX_URL={}\nexport NPM_CONFIG_REGISTRY={}\n",
+        path.display(),
+        repo.pypi_index_url(),
+        repo.npm_registry_url()
+    );
     let mut out = std::io::stdout().lock();
-    writeln!(out, "export KUBECONFIG={}", path.display()).map_err(|e| e.to_string())?;
-    out.flush().map_err(|e| e.to_string())?;
+    if let Err(e) = out.write_all(lines.as_bytes()).and_then(|()| out.flush()) {
+        eprintln!(
+            "airlock dev: could not print the environment to standard output ({e}); still running"
+        );
+    }
     drop(out);
     eprintln!(
-        "airlock dev: Kubernetes API on http://{} with airlock's CRDs installed; Ctrl-C stops it",
-        server.addr
+        "airlock dev: Kubernetes API on http://{} with airlock's CRDs installed; built-in repository on http://{} (data in {}); Ctrl-C stops it",
+        server.addr,
+        repo.addr,
+        repo_dir.display()
     );
     shutdown_signal().await;
     eprintln!("airlock dev: stopped");

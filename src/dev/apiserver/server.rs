@@ -42,21 +42,7 @@ impl ApiServer {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let served = store.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let store = served.clone();
-                tokio::spawn(async move {
-                    let svc =
-                        hyper::service::service_fn(move |req| handle(store.clone(), addr, req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+        crate::serve::spawn(listener, move |req| handle(served.clone(), addr, req));
         Ok(Self { store, addr })
     }
 }
@@ -79,33 +65,6 @@ fn error_response(e: &ApiError) -> Response<Body> {
     )
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 struct Query(Vec<(String, String)>);
 
 impl Query {
@@ -116,7 +75,10 @@ impl Query {
                 .filter(|p| !p.is_empty())
                 .map(|p| {
                     let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (percent_decode(k), percent_decode(v))
+                    (
+                        crate::serve::percent_decode_query(k),
+                        crate::serve::percent_decode_query(v),
+                    )
                 })
                 .collect(),
         )
@@ -142,7 +104,7 @@ async fn handle(
         .trim_matches('/')
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(percent_decode)
+        .map(crate::serve::percent_decode_query)
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let resp = match (req.method(), segs.as_slice()) {

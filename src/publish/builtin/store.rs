@@ -1,0 +1,388 @@
+//! The built-in repository's storage: content-addressed blobs (the pipeline's [`Cache`] layout)
+//! and one small JSON index document per package, replaced atomically (write to a temporary file,
+//! fsync, rename), so a reader never sees half a write and a restart finds everything.
+//!
+//! Layout under the root: `blobs/sha256/ab/abcd…` and `index/pypi/<pep503-name>.json`,
+//! `index/npm/<name with / as %2f>.json`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::pipeline::cache::Cache;
+use crate::pipeline::fetch::hex;
+use crate::pipeline::package::normalize_pypi_name;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "{package} already has {filename} with sha256 {existing}; the new file is {new}. Published files are never replaced: publish a new version instead"
+    )]
+    Conflict {
+        package: String,
+        filename: String,
+        existing: String,
+        new: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the built-in repository's storage at {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a publish did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Published {
+    Created,
+    /// The identical file was already there: nothing to do.
+    AlreadyPresent,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PypiFile {
+    pub filename: String,
+    pub version: String,
+    pub sha256: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_python: Option<String>,
+    pub upload_time: String,
+    /// Unlisted files stay stored (and downloadable by URL) but leave the index.
+    #[serde(default)]
+    pub unlisted: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PypiProject {
+    pub name: String,
+    pub files: Vec<PypiFile>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NpmVersion {
+    /// The tarball's own `package.json`: what npm installs from.
+    pub manifest: Value,
+    pub sha256: String,
+    /// SRI, `sha512-…`.
+    pub integrity: String,
+    pub shasum: String,
+    pub size: u64,
+    pub published: String,
+    #[serde(default)]
+    pub unlisted: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NpmPackage {
+    pub name: String,
+    pub versions: std::collections::BTreeMap<String, NpmVersion>,
+}
+
+pub struct Store {
+    root: PathBuf,
+    blobs: Cache,
+    /// Index updates are read-modify-write: one at a time.
+    write: Mutex<()>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+/// The file name an npm package's index document has.
+pub fn npm_key(name: &str) -> String {
+    name.replace('/', "%2f")
+}
+
+impl Store {
+    pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        let root = root.into();
+        for dir in ["index/pypi", "index/npm", "tmp"] {
+            std::fs::create_dir_all(root.join(dir)).map_err(io(&root))?;
+        }
+        let blobs = Cache::open(root.join("blobs")).map_err(io(&root))?;
+        Ok(Store {
+            root,
+            blobs,
+            write: Mutex::new(()),
+        })
+    }
+
+    pub fn blob(&self, sha256: &str) -> Option<PathBuf> {
+        self.blobs.get(sha256)
+    }
+
+    fn read_doc<T: for<'de> Deserialize<'de> + Default>(
+        &self,
+        path: &Path,
+    ) -> Result<Option<T>, StoreError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(path)(e)),
+        }
+    }
+
+    fn write_doc<T: Serialize>(&self, path: &Path, doc: &T) -> Result<(), StoreError> {
+        let tmp = self.blobs.temp_path();
+        let bytes =
+            serde_json::to_vec_pretty(doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, &bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io(path)(e)
+        })
+    }
+
+    /// Copies `file` into the blobs, hashing it: its sha256, sha512 (hex), sha1 (hex), size.
+    fn put_blob(&self, file: &Path) -> Result<(String, String, String, u64), StoreError> {
+        let mut src = std::fs::File::open(file).map_err(io(file))?;
+        let tmp = self.blobs.temp_path();
+        let mut out = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        let mut sha256 = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut sha512 = ring::digest::Context::new(&ring::digest::SHA512);
+        let mut sha1 = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+        let mut buf = vec![0u8; 256 << 10];
+        let mut size = 0u64;
+        let result = (|| -> std::io::Result<()> {
+            loop {
+                let n = src.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                sha256.update(&buf[..n]);
+                sha512.update(&buf[..n]);
+                sha1.update(&buf[..n]);
+                std::io::Write::write_all(&mut out, &buf[..n])?;
+                size += n as u64;
+            }
+            out.sync_all()
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(file)(e));
+        }
+        let sha256 = hex(sha256.finish().as_ref());
+        let sha512 = hex(sha512.finish().as_ref());
+        let sha1 = hex(sha1.finish().as_ref());
+        if self.blobs.get(&sha256).is_some() {
+            let _ = std::fs::remove_file(&tmp);
+        } else {
+            self.blobs
+                .insert(&tmp, &sha256, Some(&sha512))
+                .map_err(io(&tmp))?;
+        }
+        Ok((sha256, sha512, sha1, size))
+    }
+
+    /// Publishes one PyPI file (wheel or sdist) of `name` `version`.
+    pub fn publish_pypi(
+        &self,
+        name: &str,
+        version: &str,
+        filename: &str,
+        file: &Path,
+        requires_python: Option<&str>,
+    ) -> Result<Published, StoreError> {
+        if filename.contains(['/', '\\']) || filename.starts_with('.') {
+            return Err(StoreError::Invalid(format!(
+                "{filename:?} is not a file name"
+            )));
+        }
+        let (sha256, _, _, size) = self.put_blob(file)?;
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let key = normalize_pypi_name(name);
+        let path = self.root.join("index/pypi").join(format!("{key}.json"));
+        let mut project: PypiProject = self.read_doc(&path)?.unwrap_or_default();
+        project.name = key.clone();
+        if let Some(existing) = project.files.iter_mut().find(|f| f.filename == filename) {
+            if existing.sha256 != sha256 {
+                return Err(StoreError::Conflict {
+                    package: key,
+                    filename: filename.into(),
+                    existing: existing.sha256.clone(),
+                    new: sha256,
+                });
+            }
+            if !existing.unlisted {
+                return Ok(Published::AlreadyPresent);
+            }
+            existing.unlisted = false;
+        } else {
+            project.files.push(PypiFile {
+                filename: filename.into(),
+                version: version.into(),
+                sha256,
+                size,
+                requires_python: requires_python.map(str::to_string),
+                upload_time: now(),
+                unlisted: false,
+            });
+        }
+        self.write_doc(&path, &project)?;
+        Ok(Published::Created)
+    }
+
+    /// Publishes one npm version from its tarball and the tarball's `package.json`.
+    pub fn publish_npm(&self, manifest: &Value, tarball: &Path) -> Result<Published, StoreError> {
+        let name = manifest["name"]
+            .as_str()
+            .ok_or_else(|| StoreError::Invalid("package.json has no name".into()))?;
+        let version = manifest["version"]
+            .as_str()
+            .ok_or_else(|| StoreError::Invalid("package.json has no version".into()))?;
+        let (sha256, sha512, sha1, size) = self.put_blob(tarball)?;
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let path = self
+            .root
+            .join("index/npm")
+            .join(format!("{}.json", npm_key(name)));
+        let mut package: NpmPackage = self.read_doc(&path)?.unwrap_or_default();
+        package.name = name.into();
+        if let Some(existing) = package.versions.get_mut(version) {
+            if existing.sha256 != sha256 {
+                return Err(StoreError::Conflict {
+                    package: name.into(),
+                    filename: format!("{name}@{version}"),
+                    existing: existing.sha256.clone(),
+                    new: sha256,
+                });
+            }
+            if !existing.unlisted {
+                return Ok(Published::AlreadyPresent);
+            }
+            existing.unlisted = false;
+        } else {
+            let bytes = (0..sha512.len())
+                .step_by(2)
+                .filter_map(|i| u8::from_str_radix(&sha512[i..i + 2], 16).ok())
+                .collect::<Vec<u8>>();
+            use base64::Engine;
+            package.versions.insert(
+                version.into(),
+                NpmVersion {
+                    manifest: manifest.clone(),
+                    sha256,
+                    integrity: format!(
+                        "sha512-{}",
+                        base64::engine::general_purpose::STANDARD.encode(bytes)
+                    ),
+                    shasum: sha1,
+                    size,
+                    published: now(),
+                    unlisted: false,
+                },
+            );
+        }
+        self.write_doc(&path, &package)?;
+        Ok(Published::Created)
+    }
+
+    /// Takes a version out of the index (its files stay stored): the `Unlist` deletion policy.
+    pub fn unlist(
+        &self,
+        ecosystem: crate::api::package_request::Ecosystem,
+        name: &str,
+        version: &str,
+    ) -> Result<bool, StoreError> {
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        match ecosystem {
+            crate::api::package_request::Ecosystem::Pypi => {
+                let path = self
+                    .root
+                    .join("index/pypi")
+                    .join(format!("{}.json", normalize_pypi_name(name)));
+                let Some(mut project) = self.read_doc::<PypiProject>(&path)? else {
+                    return Ok(false);
+                };
+                let wanted = crate::pipeline::version::pep440::Version::parse(version).ok();
+                let mut changed = false;
+                for f in project.files.iter_mut().filter(|f| {
+                    crate::pipeline::version::pep440::Version::parse(&f.version).ok() == wanted
+                }) {
+                    changed |= !f.unlisted;
+                    f.unlisted = true;
+                }
+                self.write_doc(&path, &project)?;
+                Ok(changed)
+            }
+            crate::api::package_request::Ecosystem::Npm => {
+                let path = self
+                    .root
+                    .join("index/npm")
+                    .join(format!("{}.json", npm_key(name)));
+                let Some(mut package) = self.read_doc::<NpmPackage>(&path)? else {
+                    return Ok(false);
+                };
+                let changed = package
+                    .versions
+                    .get_mut(version)
+                    .is_some_and(|v| !std::mem::replace(&mut v.unlisted, true));
+                self.write_doc(&path, &package)?;
+                Ok(changed)
+            }
+        }
+    }
+
+    pub fn pypi_project(&self, normalized: &str) -> Result<Option<PypiProject>, StoreError> {
+        if normalized.contains(['/', '\\', '.']) {
+            return Ok(None);
+        }
+        self.read_doc(
+            &self
+                .root
+                .join("index/pypi")
+                .join(format!("{normalized}.json")),
+        )
+    }
+
+    pub fn pypi_projects(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.root.join("index/pypi"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(str::to_string)
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub fn npm_package(&self, name: &str) -> Result<Option<NpmPackage>, StoreError> {
+        if name.contains("..") || name.contains('\\') || name.matches('/').count() > 1 {
+            return Ok(None);
+        }
+        self.read_doc(
+            &self
+                .root
+                .join("index/npm")
+                .join(format!("{}.json", npm_key(name))),
+        )
+    }
+}
