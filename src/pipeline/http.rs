@@ -352,6 +352,83 @@ impl HttpClient {
         .await
     }
 
+    /// Any request with a body (an upload), with retries on connection errors, 5xx and 429; every
+    /// other answer, success or not, is returned with its status and (bounded) body for the
+    /// caller to interpret. Headers may carry credentials: they never appear in errors or logs.
+    pub async fn exchange(
+        &self,
+        method: http::Method,
+        url: &Url,
+        headers: &[(header::HeaderName, HeaderValue)],
+        body: Bytes,
+        limit: u64,
+    ) -> Result<(StatusCode, Bytes), HttpError> {
+        self.retrying(|| async {
+            self.check_host(url)?;
+            let mut req = Request::builder().method(method.clone()).uri(url.as_str());
+            for (k, v) in headers {
+                req = req.header(k, v.clone());
+            }
+            let req = req
+                .header(
+                    header::USER_AGENT,
+                    concat!("airlock/", env!("CARGO_PKG_VERSION")),
+                )
+                .body(Full::new(body.clone()))
+                .map_err(|e| HttpError::Connect {
+                    url: url.to_string(),
+                    reason: e.to_string(),
+                })?;
+            let resp = match tokio::time::timeout(
+                self.config.read_timeout,
+                self.client.request(req),
+            )
+            .await
+            {
+                Err(_) => {
+                    return Err(HttpError::Timeout {
+                        url: url.to_string(),
+                        what: "waiting for response headers",
+                        secs: self.config.read_timeout.as_secs(),
+                    }
+                    .into());
+                }
+                Ok(Err(e)) => {
+                    return Err(HttpError::Connect {
+                        url: url.to_string(),
+                        reason: error_chain(&e),
+                    }
+                    .into());
+                }
+                Ok(Ok(r)) => r,
+            };
+            let status = resp.status();
+            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                let retry_after = resp
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(parse_retry_after);
+                return Err(Failure {
+                    error: HttpError::Status {
+                        url: url.to_string(),
+                        status,
+                    },
+                    retry_after,
+                });
+            }
+            let mut body = resp.into_body();
+            let mut out = Vec::new();
+            while let Some(chunk) = self.next_chunk(&mut body, url).await? {
+                if out.len() as u64 + chunk.len() as u64 > limit {
+                    break;
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok((status, Bytes::from(out)))
+        })
+        .await
+    }
+
     /// The next piece of a body, or `None` at its end; a stall longer than the read timeout is
     /// an error.
     pub async fn next_chunk(

@@ -1,4 +1,6 @@
 //! Publish: put scanned packages where `pip` and `npm` inside the isolated domain can install
-//! them. So far the [`builtin`] repository; CodeArtifact follows (issue #6).
+//! them: the [`builtin`] repository, and [`upload`] in each ecosystem's own protocol (what
+//! CodeArtifact, pypiserver and verdaccio accept).
 
 pub mod builtin;
+pub mod upload;

@@ -12,6 +12,10 @@ pub struct CoreMetadata {
     /// `License :: …` trove classifiers.
     pub license_classifiers: Vec<String>,
     pub requires_dist: Vec<String>,
+    pub metadata_version: Option<String>,
+    pub summary: Option<String>,
+    pub requires_python: Option<String>,
+    pub classifiers: Vec<String>,
 }
 
 impl CoreMetadata {
@@ -40,7 +44,15 @@ impl CoreMetadata {
                 "version" => m.version = Some(v),
                 "license-expression" => m.license_expression = Some(v),
                 "license" if !v.is_empty() && v != "UNKNOWN" => m.license = Some(v),
-                "classifier" if v.starts_with("License ::") => m.license_classifiers.push(v),
+                "classifier" => {
+                    if v.starts_with("License ::") {
+                        m.license_classifiers.push(v.clone());
+                    }
+                    m.classifiers.push(v);
+                }
+                "metadata-version" => m.metadata_version = Some(v),
+                "summary" => m.summary = Some(v),
+                "requires-python" => m.requires_python = Some(v),
                 "requires-dist" => m.requires_dist.push(v),
                 _ => {}
             }
