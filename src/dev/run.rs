@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::apiserver::server::ApiServer;
 use super::apiserver::store::Store as ApiStore;
+use super::codeartifact::CodeArtifactEmulator;
 use crate::publish::builtin::server::RepositoryServer;
 use crate::publish::builtin::store::Store;
 
@@ -70,13 +71,22 @@ pub async fn run(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("cannot start the built-in repository: {e}"))?;
+    // The CodeArtifact emulator, with the domain and repositories the examples use.
+    let emulator = CodeArtifactEmulator::start(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        dir.join("codeartifact"),
+    )
+    .await
+    .map_err(|e| format!("cannot start the CodeArtifact emulator: {e}"))?;
+    emulator.create("airlock", &["pypi-approved", "npm-approved"])?;
     // Whoever reads these lines may stop reading after the one it needs (`| head -1`); a closed
     // stdout must not stop the servers.
     let lines = format!(
-        "export KUBECONFIG={}\nexport PIP_INDEX_URL={}\nexport NPM_CONFIG_REGISTRY={}\n",
+        "export KUBECONFIG={}\nexport PIP_INDEX_URL={}\nexport NPM_CONFIG_REGISTRY={}\nexport AWS_ENDPOINT_URL={}\n",
         path.display(),
         repo.pypi_index_url(),
-        repo.npm_registry_url()
+        repo.npm_registry_url(),
+        emulator.endpoint_url()
     );
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(lines.as_bytes()).and_then(|()| out.flush()) {
@@ -86,10 +96,11 @@ pub async fn run(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
     }
     drop(out);
     eprintln!(
-        "airlock dev: Kubernetes API on http://{} with airlock's CRDs installed; built-in repository on http://{} (data in {}); Ctrl-C stops it",
+        "airlock dev: Kubernetes API on http://{} with airlock's CRDs installed; built-in repository on http://{} (data in {}); CodeArtifact emulator on {} (domain airlock: pypi-approved, npm-approved); Ctrl-C stops it",
         server.addr,
         repo.addr,
-        repo_dir.display()
+        repo_dir.display(),
+        emulator.endpoint_url()
     );
     shutdown_signal().await;
     eprintln!("airlock dev: stopped");

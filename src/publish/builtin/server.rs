@@ -88,18 +88,25 @@ async fn handle(store: &Store, req: Request<Incoming>) -> Response<Body> {
             "this repository is read-only over HTTP; airlock publishes into it\n",
         );
     }
-    let path = req.uri().path().to_string();
-    let wants_json = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| a.contains(SIMPLE_JSON));
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost")
         .to_string();
+    read(store, &req, req.uri().path(), &format!("http://{host}")).await
+}
+
+/// Answers a read of `path` (`/simple/…`, `/files/…`, `/npm/…`) for a repository served under
+/// `base` (absolute, no trailing slash): used by this server and by the CodeArtifact emulator's
+/// repository endpoints.
+pub async fn read<B>(store: &Store, req: &Request<B>, path: &str, base: &str) -> Response<Body> {
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains(SIMPLE_JSON));
+    let path = path.to_string();
     if path == "/simple/" || path == "/simple" {
         return simple_root(store, wants_json);
     }
@@ -108,7 +115,7 @@ async fn handle(store: &Store, req: Request<Incoming>) -> Response<Body> {
         let normalized = normalize_pypi_name(name);
         if normalized != name || !rest.ends_with('/') {
             let mut r = text(StatusCode::MOVED_PERMANENTLY, "");
-            if let Ok(v) = header::HeaderValue::from_str(&format!("/simple/{normalized}/")) {
+            if let Ok(v) = header::HeaderValue::from_str(&format!("{base}/simple/{normalized}/")) {
                 r.headers_mut().insert(header::LOCATION, v);
             }
             return r;
@@ -148,7 +155,7 @@ async fn handle(store: &Store, req: Request<Incoming>) -> Response<Body> {
         return match store.npm_package(&decoded) {
             Ok(Some(p)) if p.versions.values().any(|v| !v.unlisted) => typed(
                 "application/json",
-                serde_json::to_vec(&npm_document(&p, &host)).unwrap_or_default(),
+                serde_json::to_vec(&npm_document(&p, base)).unwrap_or_default(),
             ),
             Ok(_) => {
                 let mut r = typed("application/json", br#"{"error":"Not found"}"#.to_vec());
@@ -229,14 +236,14 @@ pub fn tarball_name(name: &str, version: &str) -> String {
     format!("{}-{version}.tgz", name.rsplit('/').next().unwrap_or(name))
 }
 
-fn npm_document(p: &NpmPackage, host: &str) -> Value {
+fn npm_document(p: &NpmPackage, base: &str) -> Value {
     let listed: Vec<_> = p.versions.iter().filter(|(_, v)| !v.unlisted).collect();
     let mut versions = serde_json::Map::new();
     let mut time = serde_json::Map::new();
     for (version, v) in &listed {
         let mut doc = v.manifest.clone();
         doc["dist"] = json!({
-            "tarball": format!("http://{host}/npm/{}/-/{}", p.name, tarball_name(&p.name, version)),
+            "tarball": format!("{base}/npm/{}/-/{}", p.name, tarball_name(&p.name, version)),
             "integrity": v.integrity,
             "shasum": v.shasum,
         });

@@ -1,0 +1,377 @@
+//! Publishing into AWS CodeArtifact: an authorization token (cached per domain until shortly
+//! before it expires, never logged), the repository endpoint per format, the upload in the
+//! ecosystem's own protocol ([`crate::publish::upload`]), then package origin controls so no
+//! unscanned version can arrive through an upstream, and the deletion policy on removal.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_codeartifact::Client;
+use aws_sdk_codeartifact::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_codeartifact::types::{
+    AllowPublish, AllowUpstream, PackageFormat, PackageOriginRestrictions, PackageVersionStatus,
+};
+use url::Url;
+
+use crate::pipeline::http::{HttpClient, HttpConfig, host_of};
+use crate::pipeline::resolve::FileKind;
+use crate::publish::upload::npm::{self as npm_upload, NpmTarget};
+use crate::publish::upload::pypi::{self as pypi_upload, Distribution, PypiTarget};
+use crate::publish::upload::{Outcome, Secret, UploadError};
+
+/// A token is renewed this long before it expires, so no upload starts with a dying one.
+const RENEW_BEFORE: Duration = Duration::from_secs(15 * 60);
+/// Tokens are asked for with this lifetime (AWS allows 900 to 43200 seconds).
+const TOKEN_SECONDS: i64 = 12 * 3600;
+
+/// Which repository, in which domain.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Repository {
+    pub domain: String,
+    pub domain_owner: Option<String>,
+    pub repository: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(
+        "CodeArtifact denied {action} on {resource}: grant the controller's role codeartifact:{action}{extra}"
+    )]
+    AccessDenied {
+        action: &'static str,
+        resource: String,
+        extra: &'static str,
+    },
+    #[error(
+        "CodeArtifact {action}: {resource} was not found; check the PackageRepository's domain, owner and repository"
+    )]
+    NotFound {
+        action: &'static str,
+        resource: String,
+    },
+    #[error("CodeArtifact {action} failed: {code}: {message}")]
+    Aws {
+        action: &'static str,
+        code: String,
+        message: String,
+        /// Throttling and 5xx (after the SDK's own retries): worth another attempt later.
+        retryable: bool,
+    },
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    #[error("CodeArtifact returned an unusable {what}: {detail}")]
+    Bad { what: &'static str, detail: String },
+}
+
+impl PublishError {
+    pub fn retryable(&self) -> bool {
+        match self {
+            PublishError::Aws { retryable, .. } => *retryable,
+            PublishError::Upload(e) => e.retryable(),
+            _ => false,
+        }
+    }
+}
+
+fn classify<E: ProvideErrorMetadata, R>(
+    action: &'static str,
+    resource: String,
+    e: SdkError<E, R>,
+) -> PublishError {
+    let code = e.code().unwrap_or("").to_string();
+    let message = e.message().unwrap_or("").to_string();
+    match code.as_str() {
+        "AccessDeniedException" => PublishError::AccessDenied {
+            action,
+            resource,
+            extra: if action == "GetAuthorizationToken" {
+                " and sts:GetServiceBearerToken"
+            } else {
+                ""
+            },
+        },
+        "ResourceNotFoundException" => PublishError::NotFound { action, resource },
+        _ => {
+            let retryable = matches!(
+                code.as_str(),
+                "ThrottlingException" | "InternalServerException" | "ServiceUnavailableException"
+            ) || matches!(
+                e,
+                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
+            );
+            PublishError::Aws {
+                action,
+                code: if code.is_empty() {
+                    "NoErrorCode".into()
+                } else {
+                    code
+                },
+                message: if message.is_empty() {
+                    format!("{e}")
+                } else {
+                    message
+                },
+                retryable,
+            }
+        }
+    }
+}
+
+/// Tokens by (domain, owner), with their expiry.
+type TokenCache = HashMap<(String, Option<String>), (Secret, SystemTime)>;
+
+pub struct Publisher {
+    client: Client,
+    tokens: Mutex<TokenCache>,
+    http_config: HttpConfig,
+}
+
+/// npm namespace and bare name: `@scope/name` → (`scope`, `name`).
+fn npm_parts(name: &str) -> (Option<&str>, &str) {
+    match name.strip_prefix('@').and_then(|n| n.split_once('/')) {
+        Some((scope, bare)) => (Some(scope), bare),
+        None => (None, name),
+    }
+}
+
+impl Publisher {
+    pub fn new(client: Client) -> Publisher {
+        Publisher {
+            client,
+            tokens: Mutex::new(HashMap::new()),
+            http_config: HttpConfig::default(),
+        }
+    }
+
+    /// The domain's authorization token, from the cache while it has 15 minutes left.
+    pub async fn token(&self, repo: &Repository) -> Result<Secret, PublishError> {
+        let key = (repo.domain.clone(), repo.domain_owner.clone());
+        if let Some((token, expires)) = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            && *expires > SystemTime::now() + RENEW_BEFORE
+        {
+            return Ok(token.clone());
+        }
+        let out = self
+            .client
+            .get_authorization_token()
+            .domain(&repo.domain)
+            .set_domain_owner(repo.domain_owner.clone())
+            .duration_seconds(TOKEN_SECONDS)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "GetAuthorizationToken",
+                    format!("domain {}", repo.domain),
+                    e,
+                )
+            })?;
+        let token = Secret::new(out.authorization_token().unwrap_or_default());
+        let expires = out
+            .expiration()
+            .and_then(|t| SystemTime::try_from(*t).ok())
+            .unwrap_or_else(|| SystemTime::now() + Duration::from_secs(TOKEN_SECONDS as u64));
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (token.clone(), expires));
+        Ok(token)
+    }
+
+    pub async fn endpoint(
+        &self,
+        repo: &Repository,
+        format: PackageFormat,
+    ) -> Result<Url, PublishError> {
+        let out = self
+            .client
+            .get_repository_endpoint()
+            .domain(&repo.domain)
+            .set_domain_owner(repo.domain_owner.clone())
+            .repository(&repo.repository)
+            .format(format)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "GetRepositoryEndpoint",
+                    format!("repository {}/{}", repo.domain, repo.repository),
+                    e,
+                )
+            })?;
+        let text = out.repository_endpoint().unwrap_or_default();
+        let text = if text.ends_with('/') {
+            text.to_string()
+        } else {
+            format!("{text}/")
+        };
+        Url::parse(&text).map_err(|e| PublishError::Bad {
+            what: "repository endpoint",
+            detail: format!("{text:?}: {e}"),
+        })
+    }
+
+    fn http_for(&self, endpoint: &Url) -> Result<HttpClient, PublishError> {
+        HttpClient::new(
+            host_of(endpoint).into_iter().collect(),
+            self.http_config.clone(),
+        )
+        .map_err(|e| PublishError::Bad {
+            what: "HTTP client",
+            detail: e,
+        })
+    }
+
+    /// Uploads the files of one PyPI version (wheels and sdist).
+    pub async fn publish_pypi(
+        &self,
+        repo: &Repository,
+        files: &[(&std::path::Path, &str, FileKind)],
+    ) -> Result<Vec<Outcome>, PublishError> {
+        let endpoint = self.endpoint(repo, PackageFormat::Pypi).await?;
+        let token = self.token(repo).await?;
+        let http = self.http_for(&endpoint)?;
+        let target = PypiTarget {
+            upload_url: endpoint.clone(),
+            simple_url: endpoint.join("simple/").map_err(|e| PublishError::Bad {
+                what: "repository endpoint",
+                detail: e.to_string(),
+            })?,
+            username: "aws".into(),
+            password: token,
+        };
+        let mut outcomes = Vec::new();
+        for (path, filename, kind) in files {
+            outcomes.push(
+                pypi_upload::upload(
+                    &http,
+                    &target,
+                    &Distribution {
+                        path,
+                        filename,
+                        kind: *kind,
+                    },
+                )
+                .await?,
+            );
+        }
+        Ok(outcomes)
+    }
+
+    /// Publishes one npm version from its tarball.
+    pub async fn publish_npm(
+        &self,
+        repo: &Repository,
+        tarball: &std::path::Path,
+        filename: &str,
+    ) -> Result<Outcome, PublishError> {
+        let endpoint = self.endpoint(repo, PackageFormat::Npm).await?;
+        let token = self.token(repo).await?;
+        let http = self.http_for(&endpoint)?;
+        Ok(npm_upload::publish(
+            &http,
+            &NpmTarget {
+                registry: endpoint,
+                token,
+            },
+            tarball,
+            filename,
+        )
+        .await?)
+    }
+
+    /// `publish=ALLOW, upstream=BLOCK`: only what airlock publishes can be this package's versions.
+    pub async fn block_upstream(
+        &self,
+        repo: &Repository,
+        format: PackageFormat,
+        package: &str,
+    ) -> Result<(), PublishError> {
+        let (namespace, name) = if format == PackageFormat::Npm {
+            npm_parts(package)
+        } else {
+            (None, package)
+        };
+        let restrictions = PackageOriginRestrictions::builder()
+            .publish(AllowPublish::Allow)
+            .upstream(AllowUpstream::Block)
+            .build()
+            .map_err(|e| PublishError::Bad {
+                what: "origin restrictions",
+                detail: e.to_string(),
+            })?;
+        self.client
+            .put_package_origin_configuration()
+            .domain(&repo.domain)
+            .set_domain_owner(repo.domain_owner.clone())
+            .repository(&repo.repository)
+            .format(format)
+            .set_namespace(namespace.map(str::to_string))
+            .package(name)
+            .restrictions(restrictions)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "PutPackageOriginConfiguration",
+                    format!("package {package}"),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    /// The `Unlist` / `Archive` deletion policies (`Retain` does nothing; `Dispose` is
+    /// `DisposePackageVersions`, not emulated yet).
+    pub async fn set_status(
+        &self,
+        repo: &Repository,
+        format: PackageFormat,
+        package: &str,
+        version: &str,
+        status: PackageVersionStatus,
+    ) -> Result<(), PublishError> {
+        let (namespace, name) = if format == PackageFormat::Npm {
+            npm_parts(package)
+        } else {
+            (None, package)
+        };
+        let out = self
+            .client
+            .update_package_versions_status()
+            .domain(&repo.domain)
+            .set_domain_owner(repo.domain_owner.clone())
+            .repository(&repo.repository)
+            .format(format)
+            .set_namespace(namespace.map(str::to_string))
+            .package(name)
+            .versions(version)
+            .target_status(status)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "UpdatePackageVersionsStatus",
+                    format!("{package} {version}"),
+                    e,
+                )
+            })?;
+        if let Some(failed) = out.failed_versions().and_then(|f| f.get(version)) {
+            return Err(PublishError::Aws {
+                action: "UpdatePackageVersionsStatus",
+                code: failed
+                    .error_code()
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
+                message: failed.error_message().unwrap_or_default().to_string(),
+                retryable: false,
+            });
+        }
+        Ok(())
+    }
+}

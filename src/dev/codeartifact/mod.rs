@@ -1,0 +1,495 @@
+//! A CodeArtifact emulator for `airlock dev` and tests: the control-plane operations airlock's
+//! publisher uses, answering as AWS documents them (REST-JSON, `x-amzn-ErrorType` error names,
+//! token duration bounds), plus the repository endpoints behind `GetRepositoryEndpoint` — a PyPI
+//! upload + simple index and an npm publish + read API — served by the built-in repository code
+//! and guarded by the authorization tokens it issued. Development and tests only.
+
+mod endpoints;
+mod multipart;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::publish::builtin::store::Store;
+use crate::serve::Body;
+
+/// The account the emulator pretends to be.
+pub const ACCOUNT: &str = "111122223333";
+const MAX_BODY: usize = 256 << 20;
+
+#[derive(Clone, Debug)]
+struct GenericAsset {
+    name: String,
+    size: u64,
+    sha256: String,
+}
+
+#[derive(Default)]
+struct PackageState {
+    /// (publish, upstream): `ALLOW` / `BLOCK`.
+    origin: Option<(String, String)>,
+    /// version → status (`Published`, `Unlisted`, `Archived`, `Disposed`).
+    status: HashMap<String, String>,
+    generic: HashMap<String, Vec<GenericAsset>>,
+}
+
+struct Repository {
+    store: Arc<Store>,
+    /// (format, namespace, package) → state.
+    packages: HashMap<(String, String, String), PackageState>,
+}
+
+struct Domain {
+    repositories: HashMap<String, Repository>,
+}
+
+#[derive(Default)]
+struct State {
+    domains: HashMap<String, Domain>,
+    /// token → (domain, expiry in epoch seconds).
+    tokens: HashMap<String, (String, i64)>,
+    counter: u64,
+}
+
+/// A running emulator.
+pub struct CodeArtifactEmulator {
+    pub addr: SocketAddr,
+    inner: Arc<Emulator>,
+}
+
+pub(crate) struct Emulator {
+    state: Mutex<State>,
+    data: PathBuf,
+    addr: Mutex<Option<SocketAddr>>,
+}
+
+fn now() -> i64 {
+    k8s_openapi::jiff::Timestamp::now().as_second()
+}
+
+/// An AWS error in the REST-JSON shape the SDKs read: status, `x-amzn-ErrorType`, `message`.
+fn aws_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response<Body> {
+    let body = json!({"message": message.into()});
+    let mut r = Response::new(
+        Full::new(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())).boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = header::HeaderValue::from_str(kind) {
+        r.headers_mut().insert("x-amzn-errortype", v);
+    }
+    r
+}
+
+fn ok(body: Value) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())).boxed(),
+    );
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn not_found(what: &str) -> Response<Body> {
+    aws_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", what)
+}
+
+fn validation(what: impl Into<String>) -> Response<Body> {
+    aws_error(StatusCode::BAD_REQUEST, "ValidationException", what)
+}
+
+fn query(req: &Request<Incoming>) -> HashMap<String, String> {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), crate::serve::percent_decode_query(v)))
+        .collect()
+}
+
+impl CodeArtifactEmulator {
+    /// Starts on `addr`, keeping repository files under `data`.
+    pub async fn start(addr: SocketAddr, data: PathBuf) -> std::io::Result<CodeArtifactEmulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let inner = Arc::new(Emulator {
+            state: Mutex::new(State::default()),
+            data,
+            addr: Mutex::new(Some(addr)),
+        });
+        let served = inner.clone();
+        crate::serve::spawn(listener, move |req| {
+            let emu = served.clone();
+            async move { Ok::<_, Infallible>(emu.handle(req).await) }
+        });
+        Ok(CodeArtifactEmulator { addr, inner })
+    }
+
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Creates a domain and repositories in it (what `airlock dev` does at start).
+    pub fn create(&self, domain: &str, repositories: &[&str]) -> Result<(), String> {
+        for r in repositories {
+            self.inner.create_repository(domain, r)?;
+        }
+        Ok(())
+    }
+}
+
+impl Emulator {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn create_repository(&self, domain: &str, repository: &str) -> Result<(), String> {
+        let store =
+            Store::open(self.data.join(domain).join(repository)).map_err(|e| e.to_string())?;
+        let mut st = self.lock();
+        st.domains
+            .entry(domain.to_string())
+            .or_insert_with(|| Domain {
+                repositories: HashMap::new(),
+            })
+            .repositories
+            .entry(repository.to_string())
+            .or_insert_with(|| Repository {
+                store: Arc::new(store),
+                packages: HashMap::new(),
+            });
+        Ok(())
+    }
+
+    fn base(&self) -> String {
+        let addr = *self.addr.lock().unwrap_or_else(|p| p.into_inner());
+        format!("http://{}", addr.map(|a| a.to_string()).unwrap_or_default())
+    }
+
+    /// The domain a token was issued for, if it is valid now.
+    pub(crate) fn token_domain(&self, token: &str) -> Option<String> {
+        let st = self.lock();
+        st.tokens
+            .get(token)
+            .filter(|(_, exp)| *exp > now())
+            .map(|(d, _)| d.clone())
+    }
+
+    pub(crate) fn repository_store(&self, domain: &str, repository: &str) -> Option<Arc<Store>> {
+        let st = self.lock();
+        st.domains
+            .get(domain)?
+            .repositories
+            .get(repository)
+            .map(|r| r.store.clone())
+    }
+
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let path = req.uri().path().to_string();
+        if let Some(rest) = path.strip_prefix("/repo/") {
+            return endpoints::handle(self, req, rest).await;
+        }
+        if req.headers().get(header::AUTHORIZATION).is_none() {
+            return aws_error(
+                StatusCode::FORBIDDEN,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            );
+        }
+        let q = query(&req);
+        let method = req.method().clone();
+        let body = match req.into_body().collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => return validation(format!("could not read the request body: {e}")),
+        };
+        if body.len() > MAX_BODY {
+            return validation("the request body is too large");
+        }
+        let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+        let domain = get("domain");
+        match (method, path.as_str()) {
+            (Method::POST, "/v1/domain") => {
+                self.lock()
+                    .domains
+                    .entry(domain.clone())
+                    .or_insert_with(|| Domain {
+                        repositories: HashMap::new(),
+                    });
+                ok(json!({"domain": {"name": domain, "owner": ACCOUNT, "status": "Active"}}))
+            }
+            (Method::POST, "/v1/repository") => {
+                if !self.lock().domains.contains_key(&domain) {
+                    return not_found(&format!("Domain '{domain}' not found in account {ACCOUNT}"));
+                }
+                match self.create_repository(&domain, &get("repository")) {
+                    Ok(()) => ok(
+                        json!({"repository": {"name": get("repository"), "domainName": domain, "domainOwner": ACCOUNT}}),
+                    ),
+                    Err(e) => aws_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalServerException",
+                        e,
+                    ),
+                }
+            }
+            (Method::POST, "/v1/authorization-token") => {
+                self.authorization_token(&domain, q.get("duration"))
+            }
+            (m, p) => {
+                let repository = get("repository");
+                let exists = self
+                    .lock()
+                    .domains
+                    .get(&domain)
+                    .is_some_and(|d| d.repositories.contains_key(&repository));
+                if !exists {
+                    return not_found(&format!(
+                        "Repository '{repository}' not found in domain '{domain}'"
+                    ));
+                }
+                self.repository_operation(m, p, &q, &domain, &repository, body)
+            }
+        }
+    }
+
+    fn authorization_token(&self, domain: &str, duration: Option<&String>) -> Response<Body> {
+        if !self.lock().domains.contains_key(domain) {
+            return not_found(&format!("Domain '{domain}' not found in account {ACCOUNT}"));
+        }
+        // AWS: 0 (the role session's remaining time, here 1 hour) or 900 to 43200 seconds.
+        let seconds = match duration.map(|d| d.parse::<i64>()) {
+            None => 43_200,
+            Some(Ok(0)) => 3_600,
+            Some(Ok(s)) if (900..=43_200).contains(&s) => s,
+            _ => return validation("durationSeconds must be 0, or between 900 and 43200"),
+        };
+        let mut st = self.lock();
+        st.counter += 1;
+        let token = format!("eyJ2ZXIiOjEsImlzdSI6{:016x}{:08x}", now(), st.counter);
+        let expiration = now() + seconds;
+        st.tokens
+            .insert(token.clone(), (domain.to_string(), expiration));
+        ok(json!({"authorizationToken": token, "expiration": expiration}))
+    }
+
+    fn repository_operation(
+        &self,
+        method: Method,
+        path: &str,
+        q: &HashMap<String, String>,
+        domain: &str,
+        repository: &str,
+        body: Bytes,
+    ) -> Response<Body> {
+        let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+        let format = get("format");
+        let namespace = get("namespace");
+        let package = get("package");
+        let version = get("version");
+        if !matches!(format.as_str(), "pypi" | "npm" | "generic" | "") {
+            return validation(format!(
+                "format {format:?} is not supported by this emulator"
+            ));
+        }
+        let store = match self.repository_store(domain, repository) {
+            Some(s) => s,
+            None => return not_found("repository"),
+        };
+        let key = (format.clone(), namespace.clone(), package.clone());
+        let full_name = if namespace.is_empty() {
+            package.clone()
+        } else {
+            format!("@{namespace}/{package}")
+        };
+        match (method, path) {
+            (Method::GET, "/v1/repository/endpoint") => {
+                let base = self.base();
+                ok(
+                    json!({"repositoryEndpoint": format!("{base}/repo/{domain}/{repository}/{format}/")}),
+                )
+            }
+            (Method::GET, "/v1/package/version") | (Method::POST, "/v1/package/version/assets") => {
+                let assets = endpoints::assets(&store, &format, &full_name, &version);
+                let st = self.lock();
+                let pkg = st
+                    .domains
+                    .get(domain)
+                    .and_then(|d| d.repositories.get(repository))
+                    .and_then(|r| r.packages.get(&key));
+                let generic = pkg
+                    .and_then(|p| p.generic.get(&version))
+                    .cloned()
+                    .unwrap_or_default();
+                let assets: Vec<Value> = if format == "generic" {
+                    generic.iter().map(|a| json!({"name": a.name, "size": a.size, "hashes": {"SHA-256": a.sha256}})).collect()
+                } else {
+                    assets
+                };
+                if assets.is_empty() {
+                    return not_found(&format!(
+                        "Package version '{full_name}@{version}' not found in repository '{repository}'"
+                    ));
+                }
+                let status = pkg
+                    .and_then(|p| p.status.get(&version))
+                    .cloned()
+                    .unwrap_or_else(|| "Published".into());
+                if path == "/v1/package/version" {
+                    ok(json!({"packageVersion": {
+                        "format": format, "namespace": if namespace.is_empty() { Value::Null } else { json!(namespace) },
+                        "packageName": package, "displayName": package, "version": version,
+                        "status": status, "revision": format!("rev-{}", assets.len()),
+                        "origin": {"originType": "INTERNAL"},
+                    }}))
+                } else {
+                    ok(
+                        json!({"format": format, "package": package, "version": version, "versionRevision": format!("rev-{}", assets.len()), "assets": assets}),
+                    )
+                }
+            }
+            (Method::POST, "/v1/package") => {
+                let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let publish = doc["restrictions"]["publish"]
+                    .as_str()
+                    .unwrap_or("ALLOW")
+                    .to_string();
+                let upstream = doc["restrictions"]["upstream"]
+                    .as_str()
+                    .unwrap_or("ALLOW")
+                    .to_string();
+                for v in [&publish, &upstream] {
+                    if v != "ALLOW" && v != "BLOCK" {
+                        return validation(format!(
+                            "restriction value {v:?} must be ALLOW or BLOCK"
+                        ));
+                    }
+                }
+                let mut st = self.lock();
+                let Some(repo) = st
+                    .domains
+                    .get_mut(domain)
+                    .and_then(|d| d.repositories.get_mut(repository))
+                else {
+                    return not_found("repository");
+                };
+                repo.packages.entry(key).or_default().origin =
+                    Some((publish.clone(), upstream.clone()));
+                ok(
+                    json!({"originConfiguration": {"restrictions": {"publish": publish, "upstream": upstream}}}),
+                )
+            }
+            (Method::POST, "/v1/package/versions/update_status") => {
+                let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let target = doc["targetStatus"].as_str().unwrap_or("").to_string();
+                if !matches!(target.as_str(), "Published" | "Unlisted" | "Archived") {
+                    return validation("targetStatus must be Published, Unlisted or Archived");
+                }
+                let versions: Vec<String> = doc["versions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
+                let mut ok_versions = serde_json::Map::new();
+                let mut failed = serde_json::Map::new();
+                for v in versions {
+                    if endpoints::assets(&store, &format, &full_name, &v).is_empty()
+                        && format != "generic"
+                    {
+                        failed.insert(
+                            v,
+                            json!({"errorCode": "NOT_FOUND", "errorMessage": "version not found"}),
+                        );
+                        continue;
+                    }
+                    if target != "Published" {
+                        let eco = if format == "npm" {
+                            crate::api::package_request::Ecosystem::Npm
+                        } else {
+                            crate::api::package_request::Ecosystem::Pypi
+                        };
+                        let _ = store.unlist(eco, &full_name, &v);
+                    }
+                    let mut st = self.lock();
+                    if let Some(repo) = st
+                        .domains
+                        .get_mut(domain)
+                        .and_then(|d| d.repositories.get_mut(repository))
+                    {
+                        repo.packages
+                            .entry(key.clone())
+                            .or_default()
+                            .status
+                            .insert(v.clone(), target.clone());
+                    }
+                    ok_versions.insert(v, json!({"revision": "rev-1", "status": target}));
+                }
+                ok(json!({"successfulVersions": ok_versions, "failedVersions": failed}))
+            }
+            (Method::POST, "/v1/package/version/publish") => {
+                if format != "generic" {
+                    return validation("PublishPackageVersion supports only the generic format");
+                }
+                let asset = get("asset");
+                let sha256 = crate::pipeline::fetch::hex(
+                    ring::digest::digest(&ring::digest::SHA256, &body).as_ref(),
+                );
+                let mut st = self.lock();
+                let Some(repo) = st
+                    .domains
+                    .get_mut(domain)
+                    .and_then(|d| d.repositories.get_mut(repository))
+                else {
+                    return not_found("repository");
+                };
+                let assets = repo
+                    .packages
+                    .entry(key)
+                    .or_default()
+                    .generic
+                    .entry(version.clone())
+                    .or_default();
+                if let Some(existing) = assets.iter().find(|a| a.name == asset) {
+                    return aws_error(
+                        StatusCode::CONFLICT,
+                        "ConflictException",
+                        format!(
+                            "Asset '{asset}' already exists in package version '{version}' with SHA-256 {}",
+                            existing.sha256
+                        ),
+                    );
+                }
+                assets.push(GenericAsset {
+                    name: asset.clone(),
+                    size: body.len() as u64,
+                    sha256: sha256.clone(),
+                });
+                ok(
+                    json!({"format": "generic", "namespace": namespace, "package": package, "version": version, "versionRevision": "rev-1", "status": "Published",
+                    "asset": {"name": asset, "size": body.len(), "hashes": {"SHA-256": sha256}}}),
+                )
+            }
+            (m, p) => aws_error(
+                StatusCode::NOT_FOUND,
+                "UnknownOperationException",
+                format!("{m} {p} is not an operation this emulator serves"),
+            ),
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! airlock's CodeArtifact publisher, through the real aws-sdk-codeartifact client, against the
+//! emulator of `airlock dev` — and the emulator's repository endpoints against the real `twine`,
+//! `pip` and `npm`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use airlock::aws::codeartifact::{PublishError, Publisher, Repository};
+use airlock::dev::codeartifact::CodeArtifactEmulator;
+use airlock::pipeline::resolve::FileKind;
+use airlock::publish::upload::{Outcome, UploadError};
+use aws_sdk_codeartifact::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_codeartifact::types::{PackageFormat, PackageVersionStatus};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use common::archives;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("airlock-ca-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+async fn emulator(dir: &Path) -> (CodeArtifactEmulator, aws_sdk_codeartifact::Client) {
+    let emu =
+        CodeArtifactEmulator::start("127.0.0.1:0".parse().expect("addr"), dir.join("emulator"))
+            .await
+            .expect("emulator");
+    emu.create("airlock", &["pypi-approved", "npm-approved"])
+        .expect("repositories");
+    let config = aws_sdk_codeartifact::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(emu.endpoint_url())
+        .credentials_provider(Credentials::new(
+            "AKIDEMULATOR",
+            "not-a-secret",
+            None,
+            None,
+            "test",
+        ))
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .build_https(),
+        )
+        .build();
+    (emu, aws_sdk_codeartifact::Client::from_conf(config))
+}
+
+fn repo(name: &str) -> Repository {
+    Repository {
+        domain: "airlock".into(),
+        domain_owner: None,
+        repository: name.into(),
+    }
+}
+
+fn venv(tool: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(".venv/bin")
+        .join(tool);
+    assert!(p.exists(), "{} is missing: run .ci/run", p.display());
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_is_idempotent_conflicts_keep_the_original_and_unlist_hides_it() {
+    let dir = tmp("pypi");
+    let (_emu, client) = emulator(&dir).await;
+    let publisher = Publisher::new(client.clone());
+    let wheel = dir.join("demo_pkg-1.0-py3-none-any.whl");
+    let sdist = dir.join("demo_pkg-1.0.tar.gz");
+    std::fs::write(&wheel, archives::wheel("demo-pkg", "1.0", "ANSWER = 42\n")).expect("write");
+    std::fs::write(&sdist, archives::sdist("demo-pkg", "1.0")).expect("write");
+    let files = [
+        (
+            wheel.as_path(),
+            "demo_pkg-1.0-py3-none-any.whl",
+            FileKind::Wheel,
+        ),
+        (sdist.as_path(), "demo_pkg-1.0.tar.gz", FileKind::Sdist),
+    ];
+    let target = repo("pypi-approved");
+
+    assert_eq!(
+        publisher
+            .publish_pypi(&target, &files)
+            .await
+            .expect("publish"),
+        vec![Outcome::Published, Outcome::Published]
+    );
+    assert_eq!(
+        publisher
+            .publish_pypi(&target, &files)
+            .await
+            .expect("again"),
+        vec![Outcome::AlreadyPresent, Outcome::AlreadyPresent]
+    );
+
+    let other = dir.join("other.whl");
+    std::fs::write(&other, archives::wheel("demo-pkg", "1.0", "ANSWER = 666\n")).expect("write");
+    let err = publisher
+        .publish_pypi(
+            &target,
+            &[(
+                other.as_path(),
+                "demo_pkg-1.0-py3-none-any.whl",
+                FileKind::Wheel,
+            )],
+        )
+        .await
+        .expect_err("conflict");
+    assert!(
+        matches!(err, PublishError::Upload(UploadError::Conflict { .. })),
+        "{err}"
+    );
+    let assets = client
+        .list_package_version_assets()
+        .domain("airlock")
+        .repository("pypi-approved")
+        .format(PackageFormat::Pypi)
+        .package("demo-pkg")
+        .package_version("1.0")
+        .send()
+        .await
+        .expect("assets");
+    let wheel_sha = common::registry::sha256_hex(&std::fs::read(&wheel).expect("read"));
+    assert!(
+        assets
+            .assets()
+            .iter()
+            .any(|a| a.name() == "demo_pkg-1.0-py3-none-any.whl"
+                && a.hashes()
+                    .and_then(|h| h.get(&aws_sdk_codeartifact::types::HashAlgorithm::Sha256))
+                    == Some(&wheel_sha)),
+        "{assets:?}"
+    );
+
+    publisher
+        .block_upstream(&target, PackageFormat::Pypi, "demo-pkg")
+        .await
+        .expect("origin controls");
+    publisher
+        .set_status(
+            &target,
+            PackageFormat::Pypi,
+            "demo-pkg",
+            "1.0",
+            PackageVersionStatus::Unlisted,
+        )
+        .await
+        .expect("unlist");
+    let described = client
+        .describe_package_version()
+        .domain("airlock")
+        .repository("pypi-approved")
+        .format(PackageFormat::Pypi)
+        .package("demo-pkg")
+        .package_version("1.0")
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        described.package_version().and_then(|v| v.status()),
+        Some(&PackageVersionStatus::Unlisted)
+    );
+
+    // AWS's error names come through the SDK as typed errors.
+    let missing = client
+        .describe_package_version()
+        .domain("airlock")
+        .repository("pypi-approved")
+        .format(PackageFormat::Pypi)
+        .package("no-such")
+        .package_version("1.0")
+        .send()
+        .await
+        .expect_err("missing");
+    assert!(
+        missing
+            .into_service_error()
+            .is_resource_not_found_exception()
+    );
+    let err = publisher
+        .publish_pypi(&repo("no-such-repo"), &files)
+        .await
+        .expect_err("no repo");
+    assert!(matches!(err, PublishError::NotFound { .. }), "{err}");
+    let bad = client
+        .get_authorization_token()
+        .domain("airlock")
+        .duration_seconds(60)
+        .send()
+        .await
+        .expect_err("too short");
+    assert!(bad.into_service_error().is_validation_exception());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_repository_endpoints_serve_twine_pip_and_npm_with_a_token_and_refuse_without() {
+    let dir = tmp("clients");
+    let (emu, client) = emulator(&dir).await;
+    let token = client
+        .get_authorization_token()
+        .domain("airlock")
+        .send()
+        .await
+        .expect("token")
+        .authorization_token()
+        .unwrap_or_default()
+        .to_string();
+    let pypi = client
+        .get_repository_endpoint()
+        .domain("airlock")
+        .repository("pypi-approved")
+        .format(PackageFormat::Pypi)
+        .send()
+        .await
+        .expect("endpoint")
+        .repository_endpoint()
+        .unwrap_or_default()
+        .to_string();
+    assert!(pypi.starts_with(&emu.endpoint_url()), "{pypi}");
+    let wheel = dir.join("demo_pkg-1.0-py3-none-any.whl");
+    std::fs::write(&wheel, archives::wheel("demo-pkg", "1.0", "ANSWER = 42\n")).expect("write");
+
+    let twine = |password: &str| {
+        Command::new(venv("twine"))
+            .args([
+                "upload",
+                "--non-interactive",
+                "--disable-progress-bar",
+                "--repository-url",
+                &pypi,
+                "-u",
+                "aws",
+                "-p",
+                password,
+            ])
+            .arg(&wheel)
+            .output()
+            .expect("twine")
+    };
+    let refused = twine("not-the-token");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stdout).contains("401")
+            || String::from_utf8_lossy(&refused.stderr).contains("401")
+    );
+    let accepted = twine(&token);
+    assert!(
+        accepted.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&accepted.stdout),
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+
+    let index = pypi.replacen("http://", &format!("http://aws:{token}@"), 1) + "simple/";
+    let out = Command::new(venv("pip"))
+        .args([
+            "install",
+            "--no-deps",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--index-url",
+            &index,
+            "--target",
+        ])
+        .arg(dir.join("site"))
+        .arg("demo-pkg==1.0")
+        .output()
+        .expect("pip");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("site/demo_pkg/__init__.py")).expect("installed"),
+        "ANSWER = 42\n"
+    );
+
+    // npm publish with the token in .npmrc, as `aws codeartifact login` writes it.
+    let npm_endpoint = client
+        .get_repository_endpoint()
+        .domain("airlock")
+        .repository("npm-approved")
+        .format(PackageFormat::Npm)
+        .send()
+        .await
+        .expect("endpoint")
+        .repository_endpoint()
+        .unwrap_or_default()
+        .to_string();
+    let pkg = dir.join("widget");
+    std::fs::create_dir_all(&pkg).expect("dir");
+    std::fs::write(
+        pkg.join("package.json"),
+        r#"{"name":"@acme/widget","version":"1.2.3","main":"index.js","license":"MIT"}"#,
+    )
+    .expect("write");
+    std::fs::write(pkg.join("index.js"), "module.exports = 'padded';\n").expect("write");
+    let auth_key = npm_endpoint.trim_start_matches("http:");
+    let npm = |npmrc: &str, args: &[&str], cwd: &Path| {
+        std::fs::write(dir.join("npmrc"), npmrc).expect("npmrc");
+        Command::new("npm")
+            .args(args)
+            .args(["--registry", &npm_endpoint, "--userconfig"])
+            .arg(dir.join("npmrc"))
+            .arg("--cache")
+            .arg(dir.join("npm-cache"))
+            .current_dir(cwd)
+            .output()
+            .expect("npm")
+    };
+    let refused = npm("", &["publish", "--no-audit"], &pkg);
+    assert!(
+        !refused.status.success(),
+        "publishing without a token must fail"
+    );
+    let npmrc = format!("{auth_key}:_authToken={token}\n");
+    let published = npm(&npmrc, &["publish", "--no-audit"], &pkg);
+    assert!(
+        published.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&published.stdout),
+        String::from_utf8_lossy(&published.stderr)
+    );
+    let project = dir.join("project");
+    std::fs::create_dir_all(&project).expect("dir");
+    std::fs::write(
+        project.join("package.json"),
+        r#"{"name":"consumer","version":"1.0.0","private":true}"#,
+    )
+    .expect("write");
+    let installed = npm(
+        &npmrc,
+        &["install", "--no-audit", "--no-fund", "@acme/widget@1.2.3"],
+        &project,
+    );
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join("node_modules/@acme/widget/index.js"))
+            .expect("installed"),
+        "module.exports = 'padded';\n"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
