@@ -87,14 +87,14 @@ async fn publish_is_idempotent_conflicts_keep_the_original_and_unlist_hides_it()
 
     assert_eq!(
         publisher
-            .publish_pypi(&target, &files)
+            .publish_pypi(&target, "demo-pkg", "1.0", &files)
             .await
             .expect("publish"),
         vec![Outcome::Published, Outcome::Published]
     );
     assert_eq!(
         publisher
-            .publish_pypi(&target, &files)
+            .publish_pypi(&target, "demo-pkg", "1.0", &files)
             .await
             .expect("again"),
         vec![Outcome::AlreadyPresent, Outcome::AlreadyPresent]
@@ -105,6 +105,8 @@ async fn publish_is_idempotent_conflicts_keep_the_original_and_unlist_hides_it()
     let err = publisher
         .publish_pypi(
             &target,
+            "demo-pkg",
+            "1.0",
             &[(
                 other.as_path(),
                 "demo_pkg-1.0-py3-none-any.whl",
@@ -185,10 +187,107 @@ async fn publish_is_idempotent_conflicts_keep_the_original_and_unlist_hides_it()
             .is_resource_not_found_exception()
     );
     let err = publisher
-        .publish_pypi(&repo("no-such-repo"), &files)
+        .publish_pypi(&repo("no-such-repo"), "demo-pkg", "1.0", &files)
         .await
         .expect_err("no repo");
     assert!(matches!(err, PublishError::NotFound { .. }), "{err}");
+    // npm through the publisher, then the Dispose policy.
+    let tarball = dir.join("widget-1.2.3.tgz");
+    std::fs::write(
+        &tarball,
+        archives::npm_tarball(
+            r#"{"name":"@acme/widget","version":"1.2.3","main":"index.js"}"#,
+            "module.exports = 1;\n",
+        ),
+    )
+    .expect("write");
+    let npm_repo = repo("npm-approved");
+    assert_eq!(
+        publisher
+            .publish_npm(&npm_repo, &tarball, "widget-1.2.3.tgz")
+            .await
+            .expect("npm"),
+        Outcome::Published
+    );
+    assert_eq!(
+        publisher
+            .publish_npm(&npm_repo, &tarball, "widget-1.2.3.tgz")
+            .await
+            .expect("npm again"),
+        Outcome::AlreadyPresent
+    );
+    publisher
+        .block_upstream(&npm_repo, PackageFormat::Npm, "@acme/widget")
+        .await
+        .expect("origin");
+    publisher
+        .dispose(&npm_repo, PackageFormat::Npm, "@acme/widget", "1.2.3")
+        .await
+        .expect("dispose");
+    let disposed = client
+        .describe_package_version()
+        .domain("airlock")
+        .repository("npm-approved")
+        .format(PackageFormat::Npm)
+        .namespace("acme")
+        .package("widget")
+        .package_version("1.2.3")
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        disposed.package_version().and_then(|v| v.status()),
+        Some(&PackageVersionStatus::Disposed)
+    );
+
+    // Generic assets through PublishPackageVersion, checked by SHA-256.
+    let asset = dir.join("report.sarif");
+    std::fs::write(&asset, b"{}").expect("write");
+    assert_eq!(
+        publisher
+            .publish_generic(
+                &target,
+                "airlock",
+                "scan-report",
+                "1.0",
+                &asset,
+                "report.sarif"
+            )
+            .await
+            .expect("generic"),
+        Outcome::Published
+    );
+    assert_eq!(
+        publisher
+            .publish_generic(
+                &target,
+                "airlock",
+                "scan-report",
+                "1.0",
+                &asset,
+                "report.sarif"
+            )
+            .await
+            .expect("again"),
+        Outcome::AlreadyPresent
+    );
+    std::fs::write(&asset, b"{\"changed\": true}").expect("write");
+    let err = publisher
+        .publish_generic(
+            &target,
+            "airlock",
+            "scan-report",
+            "1.0",
+            &asset,
+            "report.sarif",
+        )
+        .await
+        .expect_err("conflict");
+    assert!(
+        matches!(err, PublishError::Upload(UploadError::Conflict { .. })),
+        "{err}"
+    );
+
     let bad = client
         .get_authorization_token()
         .domain("airlock")

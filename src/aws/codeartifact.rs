@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_codeartifact::Client;
 use aws_sdk_codeartifact::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_codeartifact::types::{
-    AllowPublish, AllowUpstream, PackageFormat, PackageOriginRestrictions, PackageVersionStatus,
+    AllowPublish, AllowUpstream, HashAlgorithm, PackageFormat, PackageOriginRestrictions,
+    PackageVersionStatus,
 };
 use url::Url;
 
@@ -127,6 +128,26 @@ pub struct Publisher {
     http_config: HttpConfig,
 }
 
+fn sha256_file(path: &std::path::Path) -> Result<String, PublishError> {
+    let mut f = std::fs::File::open(path).map_err(|e| PublishError::Bad {
+        what: "file",
+        detail: format!("{}: {e}", path.display()),
+    })?;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).map_err(|e| PublishError::Bad {
+            what: "file",
+            detail: e.to_string(),
+        })?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    Ok(crate::pipeline::fetch::hex(ctx.finish().as_ref()))
+}
+
 /// npm namespace and bare name: `@scope/name` → (`scope`, `name`).
 fn npm_parts(name: &str) -> (Option<&str>, &str) {
     match name.strip_prefix('@').and_then(|n| n.split_once('/')) {
@@ -227,38 +248,119 @@ impl Publisher {
         })
     }
 
-    /// Uploads the files of one PyPI version (wheels and sdist).
+    fn forget_token(&self, repo: &Repository) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(repo.domain.clone(), repo.domain_owner.clone()));
+    }
+
+    /// The SHA-256 of each asset of a version, by asset name (`ListPackageVersionAssets`); empty
+    /// when the version does not exist yet.
+    pub async fn asset_digests(
+        &self,
+        repo: &Repository,
+        format: PackageFormat,
+        namespace: Option<&str>,
+        package: &str,
+        version: &str,
+    ) -> Result<HashMap<String, String>, PublishError> {
+        let out = self
+            .client
+            .list_package_version_assets()
+            .domain(&repo.domain)
+            .set_domain_owner(repo.domain_owner.clone())
+            .repository(&repo.repository)
+            .format(format)
+            .set_namespace(namespace.map(str::to_string))
+            .package(package)
+            .package_version(version)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(o
+                .assets()
+                .iter()
+                .map(|a| {
+                    let sha = a
+                        .hashes()
+                        .and_then(|h| h.get(&HashAlgorithm::Sha256))
+                        .cloned()
+                        .unwrap_or_default();
+                    (a.name().to_string(), sha.to_ascii_lowercase())
+                })
+                .collect()),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(HashMap::new()),
+            Err(e) => Err(classify(
+                "ListPackageVersionAssets",
+                format!("{package} {version}"),
+                e,
+            )),
+        }
+    }
+
+    fn conflict(repo: &Repository, what: String, existing: &str, new: String) -> PublishError {
+        UploadError::Conflict {
+            what,
+            repository: format!("{}/{}", repo.domain, repo.repository),
+            algorithm: "sha256",
+            existing: existing.to_string(),
+            new,
+        }
+        .into()
+    }
+
+    /// Uploads the files of one PyPI version (wheels and sdist). Files CodeArtifact already
+    /// holds with the same SHA-256 are not sent again; a different one is a conflict.
     pub async fn publish_pypi(
         &self,
         repo: &Repository,
+        name: &str,
+        version: &str,
         files: &[(&std::path::Path, &str, FileKind)],
     ) -> Result<Vec<Outcome>, PublishError> {
+        let existing = self
+            .asset_digests(repo, PackageFormat::Pypi, None, name, version)
+            .await?;
         let endpoint = self.endpoint(repo, PackageFormat::Pypi).await?;
-        let token = self.token(repo).await?;
         let http = self.http_for(&endpoint)?;
-        let target = PypiTarget {
-            upload_url: endpoint.clone(),
-            simple_url: endpoint.join("simple/").map_err(|e| PublishError::Bad {
-                what: "repository endpoint",
-                detail: e.to_string(),
-            })?,
-            username: "aws".into(),
-            password: token,
-        };
+        let simple_url = endpoint.join("simple/").map_err(|e| PublishError::Bad {
+            what: "repository endpoint",
+            detail: e.to_string(),
+        })?;
         let mut outcomes = Vec::new();
         for (path, filename, kind) in files {
-            outcomes.push(
-                pypi_upload::upload(
-                    &http,
-                    &target,
-                    &Distribution {
-                        path,
-                        filename,
-                        kind: *kind,
-                    },
-                )
-                .await?,
-            );
+            if let Some(found) = existing.get(*filename) {
+                let ours = sha256_file(path)?;
+                if *found != ours {
+                    return Err(Self::conflict(repo, filename.to_string(), found, ours));
+                }
+                outcomes.push(Outcome::AlreadyPresent);
+                continue;
+            }
+            let dist = Distribution {
+                path,
+                filename,
+                kind: *kind,
+            };
+            // A token revoked or expired early is renewed once.
+            let mut renewed = false;
+            let outcome = loop {
+                let target = PypiTarget {
+                    upload_url: endpoint.clone(),
+                    simple_url: simple_url.clone(),
+                    username: "aws".into(),
+                    password: self.token(repo).await?,
+                };
+                match pypi_upload::upload(&http, &target, &dist).await {
+                    Err(UploadError::Unauthorized { .. }) if !renewed => {
+                        self.forget_token(repo);
+                        renewed = true;
+                    }
+                    other => break other?,
+                }
+            };
+            outcomes.push(outcome);
         }
         Ok(outcomes)
     }
@@ -271,18 +373,112 @@ impl Publisher {
         filename: &str,
     ) -> Result<Outcome, PublishError> {
         let endpoint = self.endpoint(repo, PackageFormat::Npm).await?;
-        let token = self.token(repo).await?;
         let http = self.http_for(&endpoint)?;
-        Ok(npm_upload::publish(
-            &http,
-            &NpmTarget {
-                registry: endpoint,
-                token,
-            },
-            tarball,
-            filename,
-        )
-        .await?)
+        let mut renewed = false;
+        loop {
+            let target = NpmTarget {
+                registry: endpoint.clone(),
+                token: self.token(repo).await?,
+            };
+            match npm_upload::publish(&http, &target, tarball, filename).await {
+                Err(UploadError::Unauthorized { .. }) if !renewed => {
+                    self.forget_token(repo);
+                    renewed = true;
+                }
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    /// A generic-format asset through `PublishPackageVersion`, with its SHA-256 for CodeArtifact
+    /// to check; the identical asset already there is success.
+    pub async fn publish_generic(
+        &self,
+        repo: &Repository,
+        namespace: &str,
+        package: &str,
+        version: &str,
+        asset: &std::path::Path,
+        asset_name: &str,
+    ) -> Result<Outcome, PublishError> {
+        let ours = sha256_file(asset)?;
+        let existing = self
+            .asset_digests(
+                repo,
+                PackageFormat::Generic,
+                Some(namespace),
+                package,
+                version,
+            )
+            .await?;
+        if let Some(found) = existing.get(asset_name) {
+            return if *found == ours {
+                Ok(Outcome::AlreadyPresent)
+            } else {
+                Err(Self::conflict(
+                    repo,
+                    format!("{namespace}/{package} {version} {asset_name}"),
+                    found,
+                    ours,
+                ))
+            };
+        }
+        let body = aws_sdk_codeartifact::primitives::ByteStream::from_path(asset)
+            .await
+            .map_err(|e| PublishError::Bad {
+                what: "asset",
+                detail: e.to_string(),
+            })?;
+        self.client
+            .publish_package_version()
+            .domain(&repo.domain)
+            .set_domain_owner(repo.domain_owner.clone())
+            .repository(&repo.repository)
+            .format(PackageFormat::Generic)
+            .namespace(namespace)
+            .package(package)
+            .package_version(version)
+            .asset_name(asset_name)
+            .asset_sha256(&ours)
+            .asset_content(body)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "PublishPackageVersion",
+                    format!("{namespace}/{package} {version}"),
+                    e,
+                )
+            })?;
+        Ok(Outcome::Published)
+    }
+
+    /// The `Dispose` deletion policy: the version's assets are deleted, its record kept.
+    pub async fn dispose(
+        &self,
+        repo: &Repository,
+        format: PackageFormat,
+        package: &str,
+        version: &str,
+    ) -> Result<(), PublishError> {
+        let (namespace, name) = if format == PackageFormat::Npm {
+            npm_parts(package)
+        } else {
+            (None, package)
+        };
+        self.client
+            .dispose_package_versions()
+            .domain(&repo.domain)
+            .set_domain_owner(repo.domain_owner.clone())
+            .repository(&repo.repository)
+            .format(format)
+            .set_namespace(namespace.map(str::to_string))
+            .package(name)
+            .versions(version)
+            .send()
+            .await
+            .map_err(|e| classify("DisposePackageVersions", format!("{package} {version}"), e))?;
+        Ok(())
     }
 
     /// `publish=ALLOW, upstream=BLOCK`: only what airlock publishes can be this package's versions.
@@ -327,7 +523,7 @@ impl Publisher {
     }
 
     /// The `Unlist` / `Archive` deletion policies (`Retain` does nothing; `Dispose` is
-    /// `DisposePackageVersions`, not emulated yet).
+    /// [`Publisher::dispose`]).
     pub async fn set_status(
         &self,
         repo: &Repository,

@@ -214,6 +214,11 @@ impl Emulator {
         }
         let q = query(&req);
         let method = req.method().clone();
+        let declared_sha256 = req
+            .headers()
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = match req.into_body().collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => return validation(format!("could not read the request body: {e}")),
@@ -263,7 +268,7 @@ impl Emulator {
                         "Repository '{repository}' not found in domain '{domain}'"
                     ));
                 }
-                self.repository_operation(m, p, &q, &domain, &repository, body)
+                self.repository_operation(m, p, &q, &domain, &repository, body, declared_sha256)
             }
         }
     }
@@ -288,6 +293,7 @@ impl Emulator {
         ok(json!({"authorizationToken": token, "expiration": expiration}))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn repository_operation(
         &self,
         method: Method,
@@ -296,6 +302,7 @@ impl Emulator {
         domain: &str,
         repository: &str,
         body: Bytes,
+        declared_sha256: Option<String>,
     ) -> Response<Body> {
         let get = |k: &str| q.get(k).cloned().unwrap_or_default();
         let format = get("format");
@@ -394,10 +401,20 @@ impl Emulator {
                     json!({"originConfiguration": {"restrictions": {"publish": publish, "upstream": upstream}}}),
                 )
             }
-            (Method::POST, "/v1/package/versions/update_status") => {
+            (
+                Method::POST,
+                "/v1/package/versions/update_status" | "/v1/package/versions/dispose",
+            ) => {
                 let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                let target = doc["targetStatus"].as_str().unwrap_or("").to_string();
-                if !matches!(target.as_str(), "Published" | "Unlisted" | "Archived") {
+                let target = if path.ends_with("dispose") {
+                    "Disposed".to_string()
+                } else {
+                    doc["targetStatus"].as_str().unwrap_or("").to_string()
+                };
+                if !matches!(
+                    target.as_str(),
+                    "Published" | "Unlisted" | "Archived" | "Disposed"
+                ) {
                     return validation("targetStatus must be Published, Unlisted or Archived");
                 }
                 let versions: Vec<String> = doc["versions"]
@@ -450,6 +467,15 @@ impl Emulator {
                 let sha256 = crate::pipeline::fetch::hex(
                     ring::digest::digest(&ring::digest::SHA256, &body).as_ref(),
                 );
+                // The SDK sends the asset's SHA-256 (assetSHA256) in this header; AWS checks it.
+                if declared_sha256
+                    .as_deref()
+                    .is_some_and(|d| !d.eq_ignore_ascii_case(&sha256))
+                {
+                    return validation(
+                        "The SHA256 hash value of the asset does not match the assetSHA256 provided",
+                    );
+                }
                 let mut st = self.lock();
                 let Some(repo) = st
                     .domains
