@@ -157,5 +157,96 @@ async fn main() {
         wheels.len() as f64 / secs,
         mb(total) / secs
     );
+
+    // Publish into the CodeArtifact emulator through the real SDK and the PyPI upload protocol:
+    // 50 wheels of ~1 MB (asset listing, token, endpoint, multipart upload each).
+    let emu = airlock::dev::codeartifact::CodeArtifactEmulator::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.join("emulator"),
+    )
+    .await
+    .expect("emulator");
+    emu.create("airlock", &["pypi-approved"])
+        .expect("repository");
+    let config = aws_sdk_codeartifact::Config::builder()
+        .behavior_version(aws_sdk_codeartifact::config::BehaviorVersion::latest())
+        .region(aws_sdk_codeartifact::config::Region::new("us-east-1"))
+        .endpoint_url(emu.endpoint_url())
+        .credentials_provider(aws_sdk_codeartifact::config::Credentials::new(
+            "AKIDBENCH",
+            "bench",
+            None,
+            None,
+            "bench",
+        ))
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https(),
+        )
+        .build();
+    let publisher =
+        airlock::aws::codeartifact::Publisher::new(aws_sdk_codeartifact::Client::from_conf(config));
+    let target = airlock::aws::codeartifact::Repository {
+        domain: "airlock".into(),
+        domain_owner: None,
+        repository: "pypi-approved".into(),
+    };
+    // The fixture wheels carry no METADATA; give each one, outside the timing, so the upload has
+    // a name and version.
+    let prepared: Vec<(std::path::PathBuf, String)> = wheels[..50]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let name = format!("pkg{i}-1.0-py3-none-any.whl");
+            let with_meta = dir.join(format!("ca-{name}"));
+            std::fs::write(
+                &with_meta,
+                archives::zip(&[
+                    ZipEntry::file(
+                        &format!("pkg{i}/_data.bin"),
+                        &std::fs::read(p).expect("read")[..],
+                    ),
+                    ZipEntry::file(
+                        &format!("pkg{i}-1.0.dist-info/METADATA"),
+                        archives::core_metadata(&format!("pkg{i}"), "1.0").as_bytes(),
+                    ),
+                ]),
+            )
+            .expect("write");
+            (with_meta, name)
+        })
+        .collect();
+    let total: u64 = prepared
+        .iter()
+        .map(|(p, _)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let start = Instant::now();
+    for (i, (path, name)) in prepared.iter().enumerate() {
+        publisher
+            .publish_pypi(
+                &target,
+                &format!("pkg{i}"),
+                "1.0",
+                &[(
+                    path.as_path(),
+                    name.as_str(),
+                    airlock::pipeline::resolve::FileKind::Wheel,
+                )],
+            )
+            .await
+            .expect("publish");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "publish to the CodeArtifact emulator (SDK + PyPI upload): {} packages, {:.0} MB in {:.2} s = {:.1} packages/s, {:.0} MB/s",
+        prepared.len(),
+        mb(total),
+        secs,
+        prepared.len() as f64 / secs,
+        mb(total) / secs
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
