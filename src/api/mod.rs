@@ -43,7 +43,26 @@ pub fn crd_file_name(crd: &CustomResourceDefinition) -> String {
 
 /// A CRD rendered as the YAML `airlock crd` prints and `crds/` holds.
 pub fn crd_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_saphyr::SerializeError> {
-    serde_saphyr::to_string(crd)
+    // Keys sorted everywhere, so the output does not depend on whether some dependency turned on
+    // serde_json's `preserve_order` (test builds do): `crds/` must be byte-for-byte reproducible.
+    match serde_json::to_value(crd) {
+        Ok(v) => serde_saphyr::to_string(&sorted(v)),
+        Err(_) => serde_saphyr::to_string(crd),
+    }
+}
+
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut entries: Vec<(String, serde_json::Value)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
 }
 
 /// Every CRD as one multi-document YAML stream.
