@@ -170,6 +170,45 @@ async fn publish_is_idempotent_conflicts_keep_the_original_and_unlist_hides_it()
         Some(&PackageVersionStatus::Unlisted)
     );
 
+    let package = client
+        .describe_package()
+        .domain("airlock")
+        .repository("pypi-approved")
+        .format(PackageFormat::Pypi)
+        .package("demo-pkg")
+        .send()
+        .await
+        .expect("describe package");
+    let restrictions = package
+        .package()
+        .and_then(|p| p.origin_configuration())
+        .and_then(|o| o.restrictions())
+        .expect("origin");
+    assert_eq!(
+        (restrictions.publish(), restrictions.upstream()),
+        (
+            &aws_sdk_codeartifact::types::AllowPublish::Allow,
+            &aws_sdk_codeartifact::types::AllowUpstream::Block
+        )
+    );
+    let listed = client
+        .list_package_versions()
+        .domain("airlock")
+        .repository("pypi-approved")
+        .format(PackageFormat::Pypi)
+        .package("demo-pkg")
+        .send()
+        .await
+        .expect("versions");
+    assert_eq!(
+        listed
+            .versions()
+            .iter()
+            .map(|v| (v.version(), v.status().as_str()))
+            .collect::<Vec<_>>(),
+        vec![("1.0", "Unlisted")]
+    );
+
     // AWS's error names come through the SDK as typed errors.
     let missing = client
         .describe_package_version()
@@ -451,5 +490,37 @@ async fn the_repository_endpoints_serve_twine_pip_and_npm_with_a_token_and_refus
             .expect("installed"),
         "module.exports = 'padded';\n"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_works_against_the_emulator_with_only_the_endpoint_changed() {
+    let dir = tmp("boto3");
+    let (emu, _) = emulator(&dir).await;
+    let script = "import sys, boto3\nc = boto3.client('codeartifact', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='AKIDTEST', aws_secret_access_key='test')\nt = c.get_authorization_token(domain='airlock', durationSeconds=900)\nprint(len(t['authorizationToken']) > 0, t['expiration'].year > 2000)\nprint(c.get_repository_endpoint(domain='airlock', repository='npm-approved', format='npm')['repositoryEndpoint'])\ntry:\n    c.describe_package_version(domain='airlock', repository='npm-approved', format='npm', package='nope', packageVersion='1.0')\nexcept c.exceptions.ResourceNotFoundException:\n    print('ResourceNotFoundException')\n";
+    let python = venv("python");
+    let url = emu.endpoint_url();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .args(["-c", script, &url])
+            .output()
+            .expect("python")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "True True");
+    assert!(
+        lines[1].ends_with("/repo/airlock/npm-approved/npm/"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[2], "ResourceNotFoundException");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -78,6 +78,25 @@ pub(super) fn assets(store: &Store, format: &str, name: &str, version: &str) -> 
     }
 }
 
+/// The versions stored for a PyPI or npm package.
+pub(super) fn versions(store: &Store, format: &str, name: &str) -> Vec<String> {
+    match format {
+        "pypi" => store
+            .pypi_project(&crate::pipeline::package::normalize_pypi_name(name))
+            .ok()
+            .flatten()
+            .map(|p| p.files.iter().map(|f| f.version.clone()).collect())
+            .unwrap_or_default(),
+        "npm" => store
+            .npm_package(name)
+            .ok()
+            .flatten()
+            .map(|p| p.versions.keys().cloned().collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 fn temp_file(bytes: &[u8]) -> std::io::Result<std::path::PathBuf> {
     let path = std::env::temp_dir().join(format!(
         "airlock-emulator-{}-{}",

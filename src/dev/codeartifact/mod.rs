@@ -370,6 +370,56 @@ impl Emulator {
                     )
                 }
             }
+            (Method::GET, "/v1/package") | (Method::POST, "/v1/package/versions") => {
+                let mut versions = endpoints::versions(&store, &format, &full_name);
+                let st = self.lock();
+                let pkg = st
+                    .domains
+                    .get(domain)
+                    .and_then(|d| d.repositories.get(repository))
+                    .and_then(|r| r.packages.get(&key));
+                if let Some(p) = pkg {
+                    versions.extend(p.generic.keys().cloned());
+                }
+                versions.sort();
+                versions.dedup();
+                if versions.is_empty() && pkg.is_none_or(|p| p.origin.is_none()) {
+                    return not_found(&format!(
+                        "Package '{full_name}' not found in repository '{repository}'"
+                    ));
+                }
+                let (publish, upstream) = pkg
+                    .and_then(|p| p.origin.clone())
+                    .unwrap_or_else(|| ("ALLOW".into(), "ALLOW".into()));
+                let ns = if namespace.is_empty() {
+                    Value::Null
+                } else {
+                    json!(namespace)
+                };
+                if path == "/v1/package" {
+                    ok(json!({"package": {
+                        "format": format, "namespace": ns, "name": package,
+                        "originConfiguration": {"restrictions": {"publish": publish, "upstream": upstream}},
+                    }}))
+                } else {
+                    let listed: Vec<Value> = versions
+                        .iter()
+                        .map(|v| {
+                            let status = pkg
+                                .and_then(|p| p.status.get(v))
+                                .cloned()
+                                .unwrap_or_else(|| "Published".into());
+                            json!({"version": v, "revision": "rev-1", "status": status,
+                                   "origin": {"domainEntryPoint": {"repositoryName": repository}, "originType": "INTERNAL"}})
+                        })
+                        .filter(|v| q.get("status").is_none_or(|s| v["status"] == json!(s)))
+                        .collect();
+                    ok(
+                        json!({"format": format, "namespace": ns, "package": package,
+                              "defaultDisplayVersion": versions.last(), "versions": listed}),
+                    )
+                }
+            }
             (Method::POST, "/v1/package") => {
                 let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 let publish = doc["restrictions"]["publish"]
