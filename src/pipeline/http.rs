@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -174,6 +174,45 @@ impl HttpClient {
         }
     }
 
+    /// One request to an allowed host, within the read timeout for the response headers.
+    async fn request_once(
+        &self,
+        method: Method,
+        url: &Url,
+        headers: &[(header::HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Result<Response<Incoming>, Failure> {
+        self.check_host(url)?;
+        let mut req = Request::builder().method(method).uri(url.as_str());
+        for (k, v) in headers {
+            req = req.header(k, v.clone());
+        }
+        let req = req
+            .header(
+                header::USER_AGENT,
+                concat!("airlock/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Full::new(body))
+            .map_err(|e| HttpError::Connect {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        match tokio::time::timeout(self.config.read_timeout, self.client.request(req)).await {
+            Err(_) => Err(HttpError::Timeout {
+                url: url.to_string(),
+                what: "waiting for response headers",
+                secs: self.config.read_timeout.as_secs(),
+            }
+            .into()),
+            Ok(Err(e)) => Err(HttpError::Connect {
+                url: url.to_string(),
+                reason: error_chain(&e),
+            }
+            .into()),
+            Ok(Ok(r)) => Ok(r),
+        }
+    }
+
     /// GET `url`, following redirects to allowed hosts; a non-2xx answer is an error. One
     /// attempt: see [`HttpClient::retrying`].
     pub async fn get(&self, url: &Url, accept: &str) -> Result<Response<Incoming>, Failure> {
@@ -189,47 +228,27 @@ impl HttpClient {
     ) -> Result<Response<Incoming>, Failure> {
         let mut url = url.clone();
         for _ in 0..=MAX_REDIRECTS {
-            self.check_host(&url)?;
-            let builder = match json_body {
-                None => Request::get(url.as_str()),
-                Some(_) => {
-                    Request::post(url.as_str()).header(header::CONTENT_TYPE, "application/json")
-                }
+            let (method, mut headers) = match json_body {
+                None => (Method::GET, Vec::new()),
+                Some(_) => (
+                    Method::POST,
+                    vec![(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                ),
             };
-            let req = builder
-                .header(header::ACCEPT, accept)
-                .header(
-                    header::USER_AGENT,
-                    concat!("airlock/", env!("CARGO_PKG_VERSION")),
+            if let Ok(v) = HeaderValue::from_str(accept) {
+                headers.push((header::ACCEPT, v));
+            }
+            let resp = self
+                .request_once(
+                    method,
+                    &url,
+                    &headers,
+                    json_body.cloned().unwrap_or_default(),
                 )
-                .body(Full::new(json_body.cloned().unwrap_or_default()))
-                .map_err(|e| HttpError::Connect {
-                    url: url.to_string(),
-                    reason: e.to_string(),
-                })?;
-            let resp = match tokio::time::timeout(
-                self.config.read_timeout,
-                self.client.request(req),
-            )
-            .await
-            {
-                Err(_) => {
-                    return Err(HttpError::Timeout {
-                        url: url.to_string(),
-                        what: "waiting for response headers",
-                        secs: self.config.read_timeout.as_secs(),
-                    }
-                    .into());
-                }
-                Ok(Err(e)) => {
-                    return Err(HttpError::Connect {
-                        url: url.to_string(),
-                        reason: error_chain(&e),
-                    }
-                    .into());
-                }
-                Ok(Ok(r)) => r,
-            };
+                .await?;
             let status = resp.status();
             if status.is_redirection() && json_body.is_none() {
                 let location = resp
@@ -364,44 +383,9 @@ impl HttpClient {
         limit: u64,
     ) -> Result<(StatusCode, Bytes), HttpError> {
         self.retrying(|| async {
-            self.check_host(url)?;
-            let mut req = Request::builder().method(method.clone()).uri(url.as_str());
-            for (k, v) in headers {
-                req = req.header(k, v.clone());
-            }
-            let req = req
-                .header(
-                    header::USER_AGENT,
-                    concat!("airlock/", env!("CARGO_PKG_VERSION")),
-                )
-                .body(Full::new(body.clone()))
-                .map_err(|e| HttpError::Connect {
-                    url: url.to_string(),
-                    reason: e.to_string(),
-                })?;
-            let resp = match tokio::time::timeout(
-                self.config.read_timeout,
-                self.client.request(req),
-            )
-            .await
-            {
-                Err(_) => {
-                    return Err(HttpError::Timeout {
-                        url: url.to_string(),
-                        what: "waiting for response headers",
-                        secs: self.config.read_timeout.as_secs(),
-                    }
-                    .into());
-                }
-                Ok(Err(e)) => {
-                    return Err(HttpError::Connect {
-                        url: url.to_string(),
-                        reason: error_chain(&e),
-                    }
-                    .into());
-                }
-                Ok(Ok(r)) => r,
-            };
+            let resp = self
+                .request_once(method.clone(), url, headers, body.clone())
+                .await?;
             let status = resp.status();
             if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                 let retry_after = resp
