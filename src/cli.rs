@@ -47,6 +47,7 @@ pub enum Command {
         name: String,
         #[arg(short, long)]
         namespace: Option<String>,
+        /// Why (required; recorded in the condition's message with who decided).
         #[arg(long)]
         reason: Option<String>,
     },
@@ -134,8 +135,61 @@ pub fn run(cli: Cli) -> ExitCode {
             })
         }
         Command::Dev { port, data_dir } => dev(port, data_dir),
-        Command::Approve { .. } => not_built("approve", 7),
-        Command::Deny { .. } => not_built("deny", 7),
+        Command::Approve {
+            name,
+            namespace,
+            reason,
+        } => approval(&name, namespace, reason, true),
+        Command::Deny {
+            name,
+            namespace,
+            reason,
+        } => approval(&name, namespace, reason, false),
+    }
+}
+
+fn approval(
+    name: &str,
+    namespace: Option<String>,
+    reason: Option<String>,
+    approve: bool,
+) -> ExitCode {
+    let (command, done) = if approve {
+        ("approve", "approved")
+    } else {
+        ("deny", "denied")
+    };
+    let Some(rt) = runtime(command) else {
+        return ExitCode::from(EXIT_ERROR);
+    };
+    let result = rt.block_on(async {
+        let config = kube::Config::infer()
+            .await
+            .map_err(|e| format!("no usable kubeconfig: {e}"))?;
+        let namespace = namespace.unwrap_or_else(|| config.default_namespace.clone());
+        let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
+        let who = crate::approval::identity();
+        crate::approval::decide(
+            client,
+            &namespace,
+            name,
+            approve,
+            reason.as_deref().unwrap_or(""),
+            &who,
+        )
+        .await
+        .map(|_| format!("packagerequest {namespace}/{name} {done} by {who}"))
+        .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("airlock {command}: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
     }
 }
 

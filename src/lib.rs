@@ -5,6 +5,7 @@
 //! package pipeline (resolve, fetch, unpack); [`scan`] the scanners.
 
 pub mod api;
+pub mod approval;
 pub mod aws;
 pub mod cli;
 pub mod dev;

@@ -1,0 +1,131 @@
+//! `airlock approve` / `airlock deny`: a human's decision on a PackageRequest, the cert-manager
+//! way — an `Approved` or `Denied` condition set once, never both, never undone, recording who
+//! (the kubeconfig identity) and why. It needs `patch` on `packagerequests/status` (the
+//! `airlock-approver` ClusterRole in `deploy/`).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::config::Kubeconfig;
+use serde_json::json;
+
+use crate::api::conditions::{ConditionStatus, set_condition, types};
+use crate::api::{PackageRequest, PackageRequestStatus};
+
+/// The field manager the decision is written with, so its ownership shows in `managedFields`.
+pub const FIELD_MANAGER: &str = "airlock-approve";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error(
+        "PackageRequest {namespace}/{name} was already {verdict}: {message}. Decisions are final; create a new PackageRequest to decide again"
+    )]
+    AlreadyDecided {
+        namespace: String,
+        name: String,
+        verdict: &'static str,
+        message: String,
+    },
+    #[error("PackageRequest {namespace}/{name} does not exist")]
+    NotFound { namespace: String, name: String },
+    #[error("PackageRequest {namespace}/{name} changed while deciding; run the command again")]
+    Changed { namespace: String, name: String },
+    #[error("--reason is required: say why, so the decision can be audited")]
+    NoReason,
+    #[error("cannot reach the cluster: {0}")]
+    Kube(String),
+}
+
+/// Who the kubeconfig says we are: the current context's user name.
+pub fn identity() -> String {
+    Kubeconfig::read()
+        .ok()
+        .and_then(|k| {
+            let current = k.current_context.clone()?;
+            k.contexts
+                .iter()
+                .find(|c| c.name == current)
+                .and_then(|c| c.context.as_ref())
+                .map(|c| c.user.clone().unwrap_or_default())
+        })
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Sets `Approved` (or `Denied`) on the request, once.
+pub async fn decide(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    approve: bool,
+    reason: &str,
+    who: &str,
+) -> Result<PackageRequest, ApprovalError> {
+    if reason.trim().is_empty() {
+        return Err(ApprovalError::NoReason);
+    }
+    let api: Api<PackageRequest> = Api::namespaced(client, namespace);
+    let current = match api.get_status(name).await {
+        Ok(r) => r,
+        Err(kube::Error::Api(e)) if e.code == 404 => {
+            return Err(ApprovalError::NotFound {
+                namespace: namespace.into(),
+                name: name.into(),
+            });
+        }
+        Err(e) => return Err(ApprovalError::Kube(e.to_string())),
+    };
+    let mut status: PackageRequestStatus = current.status.clone().unwrap_or_default();
+    for (kind, verdict) in [(types::APPROVED, "approved"), (types::DENIED, "denied")] {
+        if let Some(c) = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == kind && c.status == "True")
+        {
+            return Err(ApprovalError::AlreadyDecided {
+                namespace: namespace.into(),
+                name: name.into(),
+                verdict,
+                message: c.message.clone(),
+            });
+        }
+    }
+    let (kind, reason_word, verb) = if approve {
+        (types::APPROVED, "ApprovedByUser", "approved")
+    } else {
+        (types::DENIED, "DeniedByUser", "denied")
+    };
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    set_condition(
+        &mut status.conditions,
+        kind,
+        ConditionStatus::True,
+        reason_word,
+        format!("{verb} by {who}: {reason}"),
+        current.metadata.generation,
+        now,
+    );
+    // A merge patch carrying the resourceVersion it was computed from: if anything (another
+    // approver, the controller) wrote meanwhile, the API server answers 409 and nothing is lost.
+    let patch = json!({
+        "metadata": {"resourceVersion": current.metadata.resource_version},
+        "status": {"conditions": status.conditions},
+    });
+    match api
+        .patch_status(
+            name,
+            &PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(r) => Ok(r),
+        Err(kube::Error::Api(e)) if e.code == 409 => Err(ApprovalError::Changed {
+            namespace: namespace.into(),
+            name: name.into(),
+        }),
+        Err(e) => Err(ApprovalError::Kube(e.to_string())),
+    }
+}

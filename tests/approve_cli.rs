@@ -1,0 +1,148 @@
+//! `airlock approve` / `airlock deny` against `airlock dev`'s API server: a decision is recorded
+//! once, with who and why, and can be neither repeated nor reversed.
+
+use std::process::Command;
+
+use airlock::api::PackageRequest;
+use airlock::dev::apiserver::server::ApiServer;
+use airlock::dev::run::{kubeconfig, store_with_crds};
+use kube::api::{Api, PostParams};
+use kube::{Client, Config};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_is_recorded_once_with_who_and_why() {
+    let server = ApiServer::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        store_with_crds().expect("crds"),
+    )
+    .await
+    .expect("server");
+    let dir = std::env::temp_dir().join(format!("airlock-approve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let kubeconfig_path = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig_path, kubeconfig(server.addr)).expect("kubeconfig");
+    let client = Client::try_from(Config::new(
+        format!("http://{}", server.addr).parse().expect("url"),
+    ))
+    .expect("client");
+    let api: Api<PackageRequest> = Api::namespaced(client, "default");
+    for name in ["numpy-2.1.3", "evil-1.0.0"] {
+        let req: PackageRequest = serde_json::from_value(json!({
+            "apiVersion": "airlock.dev/v1alpha1", "kind": "PackageRequest",
+            "metadata": {"name": name},
+            "spec": {"ecosystem": "pypi", "name": name.split('-').next(), "version": "1.0.0", "repositoryRef": "builtin"},
+        }))
+        .expect("request");
+        api.create(&PostParams::default(), &req)
+            .await
+            .expect("create");
+    }
+    // The runtime has two workers: a blocking child process on one leaves the API server the other.
+    let airlock = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args(args)
+            .env("KUBECONFIG", &kubeconfig_path)
+            .output()
+            .expect("airlock runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, _, err) = airlock(&["approve", "numpy-2.1.3", "-n", "default"]);
+    assert_eq!(code, 3, "a reason is required: {err}");
+    assert!(err.contains("--reason"), "{err}");
+
+    let (code, out, err) = airlock(&[
+        "approve",
+        "numpy-2.1.3",
+        "-n",
+        "default",
+        "--reason",
+        "reviewed in DS-1042",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("approved by airlock-dev"), "{out}");
+    let status = api
+        .get_status("numpy-2.1.3")
+        .await
+        .expect("get")
+        .status
+        .expect("status");
+    let approved = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Approved")
+        .expect("Approved condition");
+    assert_eq!(
+        (approved.status.as_str(), approved.reason.as_str()),
+        ("True", "ApprovedByUser")
+    );
+    assert_eq!(
+        approved.message,
+        "approved by airlock-dev: reviewed in DS-1042"
+    );
+
+    // Final: neither a second approval nor a denial changes it.
+    for verb in ["approve", "deny"] {
+        let (code, _, err) = airlock(&[verb, "numpy-2.1.3", "-n", "default", "--reason", "again"]);
+        assert_eq!(code, 3);
+        assert!(
+            err.contains("already approved") && err.contains("Decisions are final"),
+            "{err}"
+        );
+    }
+    let after = api
+        .get_status("numpy-2.1.3")
+        .await
+        .expect("get")
+        .status
+        .expect("status");
+    assert!(
+        !after.conditions.iter().any(|c| c.type_ == "Denied"),
+        "never both"
+    );
+
+    let (code, out, err) = airlock(&[
+        "deny",
+        "evil-1.0.0",
+        "--reason",
+        "typosquat of a popular name",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("denied by airlock-dev"), "{out}");
+    let denied = api
+        .get_status("evil-1.0.0")
+        .await
+        .expect("get")
+        .status
+        .expect("status");
+    assert!(
+        denied
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Denied" && c.status == "True")
+    );
+    let managers: Vec<String> = api
+        .get("evil-1.0.0")
+        .await
+        .expect("get")
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.contains(&"airlock-approve".to_string()),
+        "{managers:?}"
+    );
+
+    let (code, _, err) = airlock(&["approve", "no-such-request", "--reason", "x"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("does not exist"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
