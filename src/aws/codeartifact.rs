@@ -148,6 +148,15 @@ fn sha256_file(path: &std::path::Path) -> Result<String, PublishError> {
     Ok(crate::pipeline::fetch::hex(ctx.finish().as_ref()))
 }
 
+/// CodeArtifact's (namespace, package) for a package name: npm scopes are namespaces.
+fn package_parts<'a>(format: &PackageFormat, package: &'a str) -> (Option<&'a str>, &'a str) {
+    if *format == PackageFormat::Npm {
+        npm_parts(package)
+    } else {
+        (None, package)
+    }
+}
+
 /// npm namespace and bare name: `@scope/name` → (`scope`, `name`).
 fn npm_parts(name: &str) -> (Option<&str>, &str) {
     match name.strip_prefix('@').and_then(|n| n.split_once('/')) {
@@ -461,11 +470,7 @@ impl Publisher {
         package: &str,
         version: &str,
     ) -> Result<(), PublishError> {
-        let (namespace, name) = if format == PackageFormat::Npm {
-            npm_parts(package)
-        } else {
-            (None, package)
-        };
+        let (namespace, name) = package_parts(&format, package);
         self.client
             .dispose_package_versions()
             .domain(&repo.domain)
@@ -488,11 +493,7 @@ impl Publisher {
         format: PackageFormat,
         package: &str,
     ) -> Result<(), PublishError> {
-        let (namespace, name) = if format == PackageFormat::Npm {
-            npm_parts(package)
-        } else {
-            (None, package)
-        };
+        let (namespace, name) = package_parts(&format, package);
         let restrictions = PackageOriginRestrictions::builder()
             .publish(AllowPublish::Allow)
             .upstream(AllowUpstream::Block)
@@ -532,11 +533,7 @@ impl Publisher {
         version: &str,
         status: PackageVersionStatus,
     ) -> Result<(), PublishError> {
-        let (namespace, name) = if format == PackageFormat::Npm {
-            npm_parts(package)
-        } else {
-            (None, package)
-        };
+        let (namespace, name) = package_parts(&format, package);
         let out = self
             .client
             .update_package_versions_status()

@@ -21,6 +21,11 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The sha256 of `bytes`, as lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(ring::digest::digest(&SHA256, bytes).as_ref())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error(

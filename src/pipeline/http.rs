@@ -266,17 +266,7 @@ impl HttpClient {
                 continue;
             }
             if !status.is_success() {
-                let retry_after = resp
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(parse_retry_after);
-                return Err(Failure {
-                    error: HttpError::Status {
-                        url: url.to_string(),
-                        status,
-                    },
-                    retry_after,
-                });
+                return Err(status_failure(&resp, &url));
             }
             return Ok(resp);
         }
@@ -388,17 +378,7 @@ impl HttpClient {
                 .await?;
             let status = resp.status();
             if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                let retry_after = resp
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(parse_retry_after);
-                return Err(Failure {
-                    error: HttpError::Status {
-                        url: url.to_string(),
-                        status,
-                    },
-                    retry_after,
-                });
+                return Err(status_failure(&resp, url));
             }
             let mut body = resp.into_body();
             let mut out = Vec::new();
@@ -444,6 +424,20 @@ impl HttpClient {
                 }
             }
         }
+    }
+}
+
+/// A non-success answer as a failure, with the wait the server asked for (429, 503).
+fn status_failure<B>(resp: &Response<B>, url: &Url) -> Failure {
+    Failure {
+        error: HttpError::Status {
+            url: url.to_string(),
+            status: resp.status(),
+        },
+        retry_after: resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(parse_retry_after),
     }
 }
 

@@ -18,9 +18,7 @@ use hyper::body::{Frame, Incoming};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-pub fn sha256_hex(data: &[u8]) -> String {
-    airlock::pipeline::fetch::hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
-}
+pub use airlock::pipeline::fetch::sha256_hex;
 
 pub fn sha512_sri(data: &[u8]) -> String {
     let d = ring::digest::digest(&ring::digest::SHA512, data);

@@ -201,8 +201,7 @@ async fn pypi_upload(store: &Arc<Store>, req: Request<Incoming>) -> Response<Bod
             "name, version and content are required",
         );
     };
-    let sha256 =
-        crate::pipeline::fetch::hex(ring::digest::digest(&ring::digest::SHA256, content).as_ref());
+    let sha256 = crate::pipeline::fetch::sha256_hex(content);
     if let Some(declared) = form.field("sha256_digest")
         && !declared.eq_ignore_ascii_case(&sha256)
     {

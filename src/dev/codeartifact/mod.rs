@@ -514,9 +514,7 @@ impl Emulator {
                     return validation("PublishPackageVersion supports only the generic format");
                 }
                 let asset = get("asset");
-                let sha256 = crate::pipeline::fetch::hex(
-                    ring::digest::digest(&ring::digest::SHA256, &body).as_ref(),
-                );
+                let sha256 = crate::pipeline::fetch::sha256_hex(&body);
                 // The SDK sends the asset's SHA-256 (assetSHA256) in this header; AWS checks it.
                 if declared_sha256
                     .as_deref()

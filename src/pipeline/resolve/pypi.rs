@@ -223,9 +223,7 @@ async fn read_core_metadata(
     };
     let body = r.http.get_bytes(&url, "*/*", 16 << 20).await?;
     if let Some(expected) = digest {
-        let actual = crate::pipeline::fetch::hex(
-            ring::digest::digest(&ring::digest::SHA256, &body).as_ref(),
-        );
+        let actual = crate::pipeline::fetch::sha256_hex(&body);
         if actual != expected {
             return Err(ResolveError::BadDocument {
                 url: url.to_string(),

@@ -162,7 +162,7 @@ pub async fn upload(
 ) -> Result<Outcome, UploadError> {
     let bytes = std::fs::read(dist.path)
         .map_err(|e| UploadError::Invalid(format!("{}: {e}", dist.path.display())))?;
-    let sha256 = hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref());
+    let sha256 = crate::pipeline::fetch::sha256_hex(&bytes);
     let meta = core_metadata(dist.path, dist.filename)?;
     let name = meta.name.clone().ok_or_else(|| {
         UploadError::Invalid(format!("{}: the metadata has no Name", dist.filename))
