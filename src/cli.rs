@@ -23,19 +23,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the controller against the cluster of the current kubeconfig.
-    Controller,
+    Controller(Box<ControllerCommand>),
     /// Resolve, fetch, scan and decide on packages without Kubernetes (for CI gates).
     Scan(Box<ScanCommand>),
     /// Start everything locally: an in-memory Kubernetes API server, the controller, the built-in
     /// repository and the AWS emulators (development and tests only).
-    Dev {
-        /// The port of the API server on 127.0.0.1 (0 picks any free port).
-        #[arg(long, default_value_t = 7443)]
-        port: u16,
-        /// Where to write the kubeconfig (default: $XDG_RUNTIME_DIR/airlock-dev or the temp dir).
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<PathBuf>,
-    },
+    Dev(Box<DevCommand>),
     /// Print airlock's CustomResourceDefinitions as YAML.
     Crd {
         /// Write one file per CRD into this directory instead of printing them.
@@ -61,6 +54,126 @@ pub enum Command {
     },
 }
 
+/// Where packages come from; shared by `controller`, `dev` and `scan`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpstreamArgs {
+    /// The PyPI Simple API base.
+    #[arg(
+        long,
+        default_value = "https://pypi.org/simple/",
+        env = "AIRLOCK_PYPI_INDEX"
+    )]
+    pub pypi_index: url::Url,
+    /// The npm registry base.
+    #[arg(
+        long,
+        default_value = "https://registry.npmjs.org/",
+        env = "AIRLOCK_NPM_REGISTRY"
+    )]
+    pub npm_registry: url::Url,
+    /// Another host files may be downloaded from (a mirror's file host; repeatable).
+    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+    pub allow_hosts: Vec<String>,
+    /// OSV advisories: a directory of JSON records or an osv.dev all.zip (repeatable). The
+    /// controller reloads them when they change, for the periodic re-scan.
+    #[arg(
+        long,
+        value_name = "DIR|ZIP",
+        env = "AIRLOCK_ADVISORIES",
+        value_delimiter = ','
+    )]
+    pub advisories: Vec<PathBuf>,
+}
+
+impl UpstreamArgs {
+    pub fn registries(&self) -> crate::pipeline::resolve::Registries {
+        crate::pipeline::resolve::Registries {
+            pypi_index: self.pypi_index.clone(),
+            npm_registry: self.npm_registry.clone(),
+            ..crate::pipeline::resolve::Registries::default()
+        }
+    }
+}
+
+fn go_duration(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<kube::core::Duration>()
+        .map(std::time::Duration::from)
+        .map_err(|e| format!("{s:?} is not a duration such as 15s or 1m: {e}"))
+}
+
+/// `airlock controller`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ControllerCommand {
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+    /// How many requests may fetch, scan or publish at once (each ecosystem gets at most three
+    /// quarters of them, so neither can starve the other).
+    #[arg(long, default_value_t = 4, env = "AIRLOCK_CONCURRENCY")]
+    pub concurrency: usize,
+    /// The download cache and the built-in repository live here.
+    #[arg(long, value_name = "DIR", env = "AIRLOCK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Serve the built-in repository (PEP 503/691 index and npm registry) on this address.
+    #[arg(long, value_name = "ADDR", env = "AIRLOCK_BUILTIN_ADDR")]
+    pub builtin_addr: Option<std::net::SocketAddr>,
+    /// The URL clients reach the built-in repository at, shown in status (e.g. the Service URL).
+    #[arg(long, value_name = "URL", env = "AIRLOCK_BUILTIN_URL")]
+    pub builtin_url: Option<String>,
+    /// `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "AIRLOCK_METRICS_ADDR")]
+    pub metrics_addr: std::net::SocketAddr,
+    /// The namespace of the leader-election Lease.
+    #[arg(
+        long,
+        default_value = "airlock-system",
+        env = "AIRLOCK_LEASE_NAMESPACE"
+    )]
+    pub lease_namespace: String,
+    #[arg(long, default_value = "airlock-controller")]
+    pub lease_name: String,
+    /// This replica's name in the Lease (default: the pod name, else host name and pid).
+    #[arg(long, env = "AIRLOCK_POD_NAME")]
+    pub identity: Option<String>,
+    /// How long a leader's lease lasts without renewal before another replica may take it.
+    #[arg(long, default_value = "15s", value_parser = go_duration)]
+    pub lease_duration: std::time::Duration,
+    /// How often the leader renews and standbys retry.
+    #[arg(long, default_value = "2s", value_parser = go_duration)]
+    pub lease_retry: std::time::Duration,
+    /// Run without leader election (only ever one replica).
+    #[arg(long)]
+    pub no_leader_election: bool,
+    /// Point the AWS clients at an emulator.
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+    /// `json` (default) or `text`.
+    #[arg(long, default_value = "json")]
+    pub log_format: String,
+    /// Fault injection for crash-recovery tests.
+    #[arg(long, env = "AIRLOCK_FAULT", hide = true)]
+    pub fault: Option<String>,
+}
+
+/// `airlock dev`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct DevCommand {
+    /// The port of the API server on 127.0.0.1 (0 picks any free port).
+    #[arg(long, default_value_t = 7443)]
+    pub port: u16,
+    /// Where to write the kubeconfig and keep the built-in repository (default:
+    /// $XDG_RUNTIME_DIR/airlock-dev or the temp dir).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+    /// Do not run the controller in-process (run `airlock controller` against it instead).
+    #[arg(long)]
+    pub no_controller: bool,
+    /// How many requests the in-process controller works on at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+}
+
 /// `airlock scan`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct ScanCommand {
@@ -70,31 +183,13 @@ pub struct ScanCommand {
     /// Only the files matching this glob (repeatable), e.g. '*cp311*manylinux*x86_64*'.
     #[arg(long = "files", value_name = "GLOB")]
     files: Vec<String>,
-    /// The PyPI Simple API base.
-    #[arg(
-        long,
-        default_value = "https://pypi.org/simple/",
-        env = "AIRLOCK_PYPI_INDEX"
-    )]
-    pypi_index: url::Url,
-    /// The npm registry base.
-    #[arg(
-        long,
-        default_value = "https://registry.npmjs.org/",
-        env = "AIRLOCK_NPM_REGISTRY"
-    )]
-    npm_registry: url::Url,
-    /// Another host files may be downloaded from (a mirror's file host; repeatable).
-    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
-    allow_hosts: Vec<String>,
+    #[command(flatten)]
+    upstream: UpstreamArgs,
     #[arg(long, value_enum, default_value = "table")]
     output: crate::scan::report::Output,
     /// A ScanPolicy manifest (default: the built-in defaults).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// OSV advisories: a directory of JSON records or an osv.dev all.zip (repeatable).
-    #[arg(long, value_name = "DIR|ZIP")]
-    advisories: Vec<PathBuf>,
     /// The OSV API to query per package as well (e.g. https://api.osv.dev/).
     #[arg(long, value_name = "URL", env = "AIRLOCK_OSV_API")]
     osv_api: Option<url::Url>,
@@ -107,34 +202,31 @@ pub struct ScanCommand {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Crd { write } => crd(write),
-        Command::Controller => not_built("controller", 7),
+        Command::Controller(args) => controller(*args),
         Command::Scan(args) => {
             let ScanCommand {
                 specs,
                 files,
-                pypi_index,
-                npm_registry,
-                allow_hosts,
+                upstream,
                 output,
                 policy,
-                advisories,
                 osv_api,
                 cache_dir,
             } = *args;
             scan(crate::scan::command::ScanArgs {
                 specs,
                 files,
-                pypi_index,
-                npm_registry,
-                allowed_hosts: allow_hosts,
+                pypi_index: upstream.pypi_index,
+                npm_registry: upstream.npm_registry,
+                allowed_hosts: upstream.allow_hosts,
                 output,
                 policy,
-                advisories,
+                advisories: upstream.advisories,
                 osv_api,
                 cache_dir: cache_dir.unwrap_or_else(|| std::env::temp_dir().join("airlock-cache")),
             })
         }
-        Command::Dev { port, data_dir } => dev(port, data_dir),
+        Command::Dev(args) => dev(*args),
         Command::Approve {
             name,
             namespace,
@@ -193,9 +285,100 @@ fn approval(
     }
 }
 
-fn not_built(command: &str, issue: u32) -> ExitCode {
-    eprintln!("airlock {command}: not built yet (tracked in issue #{issue}); nothing was done");
-    ExitCode::from(EXIT_ERROR)
+/// Logs to standard error: JSON for the controller (with the request's namespace and name on
+/// every line of a reconcile), text for humans at a terminal.
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}
+
+/// This replica's identity when the pod name is not given.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "airlock".into());
+    format!("{host}-{}", std::process::id())
+}
+
+fn controller(args: ControllerCommand) -> ExitCode {
+    init_logging(args.log_format != "text");
+    let Some(rt) = runtime("controller") else {
+        return ExitCode::from(EXIT_ERROR);
+    };
+    let result = rt.block_on(async move {
+        let client = kube::Client::try_default()
+            .await
+            .map_err(|e| format!("no usable kubeconfig or in-cluster config: {e}"))?;
+        let data = args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("airlock"));
+        let store = std::sync::Arc::new(
+            crate::publish::builtin::store::Store::open(data.join("builtin"))
+                .map_err(|e| e.to_string())?,
+        );
+        let mut builtin_url = args.builtin_url.clone();
+        if let Some(addr) = args.builtin_addr {
+            let server =
+                crate::publish::builtin::server::RepositoryServer::start(addr, store.clone())
+                    .await
+                    .map_err(|e| format!("cannot serve the built-in repository on {addr}: {e}"))?;
+            tracing::info!(addr = %server.addr, "serving the built-in repository");
+            builtin_url.get_or_insert_with(|| format!("http://{}", server.addr));
+        }
+        let settings = crate::controller::Settings {
+            concurrency: args.concurrency,
+            registries: args.upstream.registries(),
+            allow_hosts: args.upstream.allow_hosts.clone(),
+            advisories: args.upstream.advisories.clone(),
+            cache_dir: data.join("cache"),
+            aws_endpoint_url: args.aws_endpoint_url.clone(),
+            metrics_addr: args.metrics_addr,
+            lease: (!args.no_leader_election).then(|| crate::controller::LeaseSettings {
+                namespace: args.lease_namespace.clone(),
+                name: args.lease_name.clone(),
+                identity: args.identity.clone().unwrap_or_else(default_identity),
+                duration: args.lease_duration,
+                retry: args.lease_retry,
+            }),
+            fault: args.fault.clone(),
+        };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            crate::dev::run::shutdown_signal().await;
+            tracing::info!("shutting down: finishing the reconciles in flight");
+            let _ = stop_tx.send(true);
+            // Inside Kubernetes' default 30 s grace period, whatever is still running.
+            tokio::time::sleep(std::time::Duration::from_secs(25)).await;
+            tracing::error!("reconciles still running 25s after the shutdown signal; exiting");
+            std::process::exit(i32::from(EXIT_ERROR));
+        });
+        let builtin = crate::controller::target::Builtin {
+            store,
+            base_url: builtin_url,
+        };
+        crate::controller::run(client, settings, Some(builtin), stop_rx).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "the controller stopped");
+            eprintln!("airlock controller: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
 }
 
 fn runtime(command: &str) -> Option<tokio::runtime::Runtime> {
@@ -218,11 +401,12 @@ fn scan(args: crate::scan::command::ScanArgs) -> ExitCode {
     }
 }
 
-fn dev(port: u16, data_dir: Option<PathBuf>) -> ExitCode {
+fn dev(args: DevCommand) -> ExitCode {
+    init_logging(false);
     let Some(runtime) = runtime("dev") else {
         return ExitCode::from(EXIT_ERROR);
     };
-    match runtime.block_on(crate::dev::run::run(port, data_dir)) {
+    match runtime.block_on(crate::dev::run::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("airlock dev: {e}");

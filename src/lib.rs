@@ -8,6 +8,7 @@ pub mod api;
 pub mod approval;
 pub mod aws;
 pub mod cli;
+pub mod controller;
 pub mod dev;
 pub mod pipeline;
 pub mod publish;

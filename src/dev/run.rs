@@ -50,8 +50,46 @@ fn write_kubeconfig(dir: &Path, addr: SocketAddr) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
+/// The policy and repositories `airlock dev` starts with: the examples' default policy, the
+/// built-in repository, and the two CodeArtifact repositories the emulator holds.
+const STARTER: [&str; 3] = [
+    include_str!("../../examples/scanpolicy-default.yaml"),
+    include_str!("../../examples/repository-builtin.yaml"),
+    include_str!("../../examples/repository-codeartifact.yaml"),
+];
+
+async fn apply_starter(client: &kube::Client) -> Result<(), String> {
+    use crate::api::{PackageRepository, ScanPolicy};
+    use kube::api::{Api, Patch, PatchParams};
+    // Server-side apply of the manifests as written (not round-tripped through the Rust types,
+    // which would spell `72h` as `72h0m0s`), so applying the same examples again with
+    // `kubectl apply --server-side` agrees with them instead of conflicting.
+    let pp = PatchParams::apply("airlock-dev");
+    for file in STARTER {
+        for doc in file.split("\n---\n") {
+            let value: serde_json::Value =
+                serde_saphyr::from_str(doc).map_err(|e| format!("starter manifest: {e}"))?;
+            let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let applied = match value["kind"].as_str() {
+                Some("ScanPolicy") => Api::<ScanPolicy>::all(client.clone())
+                    .patch(&name, &pp, &Patch::Apply(&value))
+                    .await
+                    .map(|_| ()),
+                Some("PackageRepository") => Api::<PackageRepository>::all(client.clone())
+                    .patch(&name, &pp, &Patch::Apply(&value))
+                    .await
+                    .map(|_| ()),
+                _ => Ok(()),
+            };
+            applied.map_err(|e| format!("applying the starter {name}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs `airlock dev` until SIGINT or SIGTERM.
-pub async fn run(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
+pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
+    let port = args.port;
     eprintln!(
         "airlock dev: for development and tests only — the API server has no authentication and listens on 127.0.0.1 only"
     );
@@ -59,15 +97,15 @@ pub async fn run(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
     let server = ApiServer::start(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), store)
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e} (choose another with --port, or --port 0 for any free port)"))?;
-    let dir = data_dir.unwrap_or_else(default_data_dir);
+    let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     let path = write_kubeconfig(&dir, server.addr)
         .map_err(|e| format!("cannot write the kubeconfig into {}: {e}", dir.display()))?;
     // The built-in repository, on any free port, kept in the data directory across restarts.
     let repo_dir = dir.join("builtin");
-    let repo_store = Store::open(&repo_dir).map_err(|e| e.to_string())?;
+    let repo_store = Arc::new(Store::open(&repo_dir).map_err(|e| e.to_string())?);
     let repo = RepositoryServer::start(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        Arc::new(repo_store),
+        repo_store.clone(),
     )
     .await
     .map_err(|e| format!("cannot start the built-in repository: {e}"))?;
@@ -79,6 +117,13 @@ pub async fn run(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
     .await
     .map_err(|e| format!("cannot start the CodeArtifact emulator: {e}"))?;
     emulator.create("airlock", &["pypi-approved", "npm-approved"])?;
+    let client = kube::Client::try_from(kube::Config::new(
+        format!("http://{}", server.addr)
+            .parse()
+            .map_err(|e| format!("{e}"))?,
+    ))
+    .map_err(|e| e.to_string())?;
+    apply_starter(&client).await?;
     // Whoever reads these lines may stop reading after the one it needs (`| head -1`); a closed
     // stdout must not stop the servers.
     let lines = format!(
@@ -96,18 +141,61 @@ pub async fn run(port: u16, data_dir: Option<PathBuf>) -> Result<(), String> {
     }
     drop(out);
     eprintln!(
-        "airlock dev: Kubernetes API on http://{} with airlock's CRDs installed; built-in repository on http://{} (data in {}); CodeArtifact emulator on {} (domain airlock: pypi-approved, npm-approved); Ctrl-C stops it",
+        "airlock dev: Kubernetes API on http://{} with airlock's CRDs, ScanPolicy default and PackageRepositories builtin, pypi-approved, npm-approved; built-in repository on http://{} (data in {}); CodeArtifact emulator on {} (domain airlock); upstreams {} and {}; Ctrl-C stops it",
         server.addr,
         repo.addr,
         repo_dir.display(),
-        emulator.endpoint_url()
+        emulator.endpoint_url(),
+        args.upstream.pypi_index,
+        args.upstream.npm_registry,
     );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let controller = if args.no_controller {
+        None
+    } else {
+        let settings = crate::controller::Settings {
+            concurrency: args.concurrency,
+            registries: args.upstream.registries(),
+            allow_hosts: args.upstream.allow_hosts.clone(),
+            advisories: args.upstream.advisories.clone(),
+            cache_dir: dir.join("cache"),
+            aws_endpoint_url: Some(emulator.endpoint_url()),
+            metrics_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            lease: Some(crate::controller::LeaseSettings {
+                namespace: "default".into(),
+                name: "airlock-controller".into(),
+                identity: format!("airlock-dev-{}", std::process::id()),
+                duration: std::time::Duration::from_secs(15),
+                retry: std::time::Duration::from_secs(2),
+            }),
+            fault: None,
+        };
+        let builtin = crate::controller::target::Builtin {
+            store: repo_store.clone(),
+            base_url: Some(format!("http://{}", repo.addr)),
+        };
+        Some(tokio::spawn(crate::controller::run(
+            client.clone(),
+            settings,
+            Some(builtin),
+            stop_rx,
+        )))
+    };
     shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    if let Some(c) = controller {
+        match tokio::time::timeout(std::time::Duration::from_secs(20), c).await {
+            Ok(Ok(Err(e))) => eprintln!("airlock dev: the controller: {e}"),
+            Err(_) => eprintln!("airlock dev: the controller did not stop within 20s"),
+            _ => {}
+        }
+    }
     eprintln!("airlock dev: stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -137,7 +137,11 @@ pub fn json_patch(doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
                 add(doc, path, v)?;
             }
             "test" => {
-                if doc.pointer(path) != Some(&value()?) {
+                // As the API server's json-patch does: a missing member tests equal to null
+                // (what kube-rs's finalizer helper sends before adding the first finalizer).
+                let want = value()?;
+                let found = doc.pointer(path).unwrap_or(&Value::Null);
+                if *found != want {
                     return Err(ApiError::invalid(format!("testing value {path} failed")));
                 }
             }
@@ -170,6 +174,7 @@ mod tests {
             &mut doc,
             &json!([
                 {"op": "test", "path": "/spec/x", "value": 1},
+                {"op": "test", "path": "/metadata/absent", "value": null},
                 {"op": "remove", "path": "/metadata/finalizers/0"},
                 {"op": "replace", "path": "/spec/x", "value": 2},
                 {"op": "add", "path": "/spec/y", "value": [1]},

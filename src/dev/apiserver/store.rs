@@ -676,6 +676,88 @@ impl Store {
         }
         inner.log.push_back(event.clone());
         let _ = self.tx.send(event);
+        if rt.group == "events.k8s.io" {
+            self.mirror_event(inner, namespace, type_, object);
+        }
+    }
+
+    /// The real API server keeps one storage for events and serves it both as
+    /// `events.k8s.io/v1` (what controllers write) and as core `v1` (what `kubectl get events`
+    /// and `kubectl describe` read). Here each `events.k8s.io` write is mirrored into the core
+    /// kind, converted field by field as the API server's conversion does.
+    fn mirror_event(
+        &self,
+        inner: &mut Inner,
+        namespace: &str,
+        type_: &'static str,
+        object: &Value,
+    ) {
+        let Some(core) = inner
+            .types
+            .iter()
+            .find(|t| t.group.is_empty() && t.plural == "events")
+            .cloned()
+        else {
+            return;
+        };
+        let Some(name) = meta_str(object, "name").map(str::to_string) else {
+            return;
+        };
+        inner.rv += 1;
+        let rv = inner.rv;
+        let key = (namespace.to_string(), name);
+        if type_ == "DELETED" {
+            if let Some(mut gone) = inner
+                .objects
+                .get_mut(&core.key())
+                .and_then(|m| m.remove(&key))
+            {
+                gone["metadata"]["resourceVersion"] = json!(rv.to_string());
+                self.emit(inner, &core, namespace, "DELETED", &gone);
+            }
+            return;
+        }
+        let event_time = object.get("eventTime").cloned().unwrap_or(Value::Null);
+        let seconds = |v: &Value| {
+            v.as_str()
+                .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+                .map(|t| json!(t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()))
+                .unwrap_or(Value::Null)
+        };
+        let series = object.get("series");
+        let last = series
+            .and_then(|s| s.get("lastObservedTime"))
+            .unwrap_or(&event_time);
+        let mut converted = json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": object.get("metadata").cloned().unwrap_or_else(|| json!({})),
+            "involvedObject": object.get("regarding").cloned().unwrap_or(Value::Null),
+            "related": object.get("related").cloned().unwrap_or(Value::Null),
+            "reason": object.get("reason").cloned().unwrap_or(Value::Null),
+            "message": object.get("note").cloned().unwrap_or(Value::Null),
+            "type": object.get("type").cloned().unwrap_or(Value::Null),
+            "action": object.get("action").cloned().unwrap_or(Value::Null),
+            "eventTime": event_time.clone(),
+            "reportingComponent": object.get("reportingController").cloned().unwrap_or(Value::Null),
+            "reportingInstance": object.get("reportingInstance").cloned().unwrap_or(Value::Null),
+            "source": {"component": object.get("reportingController").cloned().unwrap_or(Value::Null)},
+            "count": series.and_then(|s| s.get("count")).cloned().unwrap_or(json!(1)),
+            "firstTimestamp": seconds(&event_time),
+            "lastTimestamp": seconds(last),
+        });
+        if let Some(m) = converted.as_object_mut() {
+            m.retain(|_, v| !v.is_null());
+        }
+        converted["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let existed = inner
+            .objects
+            .entry(core.key())
+            .or_default()
+            .insert(key, converted.clone())
+            .is_some();
+        let kind = if existed { "MODIFIED" } else { "ADDED" };
+        self.emit(inner, &core, namespace, kind, &converted);
     }
 }
 

@@ -1,0 +1,328 @@
+//! `airlock controller`: the reconcilers, and the runtime around them — leader election, the
+//! metrics and health endpoints, bounded concurrency, graceful shutdown.
+//!
+//! The layout follows kube-rs's `controller-rs`: one reconcile function per kind
+//! ([`package_request`]), a [`Context`] shared by all reconciles, finalizers through
+//! `kube::runtime::finalizer`, events through a `Recorder`, one error enum with an
+//! `error_policy` that backs off.
+
+pub mod advisories;
+pub mod fairness;
+pub mod kstatus;
+pub mod leader;
+pub mod metrics;
+pub mod package_request;
+pub mod target;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::Api;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use tokio::sync::watch;
+
+use crate::api::{PackageRepository, PackageRequest, ScanPolicy};
+use crate::pipeline::cache::Cache;
+use crate::pipeline::fetch::Fetcher;
+use crate::pipeline::http::{HttpClient, HttpConfig};
+use crate::pipeline::resolve::{Registries, Resolver};
+use crate::pipeline::unpack::Limits;
+
+use advisories::AdvisorySource;
+use fairness::Slots;
+use metrics::Metrics;
+use target::{Builtin, Targets};
+
+/// The name events and field managers carry.
+pub const CONTROLLER_NAME: &str = "airlock-controller";
+
+/// Everything the controller is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How many requests may fetch, scan or publish at once.
+    pub concurrency: usize,
+    pub registries: Registries,
+    /// Further hosts files may be downloaded from (a mirror's file host).
+    pub allow_hosts: Vec<String>,
+    /// OSV data: directories of JSON records or osv.dev `all.zip` files.
+    pub advisories: Vec<PathBuf>,
+    /// The download cache.
+    pub cache_dir: PathBuf,
+    pub aws_endpoint_url: Option<String>,
+    pub metrics_addr: SocketAddr,
+    /// `None` runs without leader election (one replica only).
+    pub lease: Option<LeaseSettings>,
+    /// Fault injection for the crash-recovery tests: `exit-after-publish` exits the process right
+    /// after the files are published and before status says so.
+    pub fault: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LeaseSettings {
+    pub namespace: String,
+    pub name: String,
+    pub identity: String,
+    pub duration: Duration,
+    pub retry: Duration,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub resolver: Resolver,
+    pub fetcher: Fetcher,
+    pub advisories: AdvisorySource,
+    pub targets: Targets,
+    pub repositories: Store<PackageRepository>,
+    pub policies: Store<ScanPolicy>,
+    pub slots: Slots,
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+    pub fault: Option<String>,
+}
+
+/// The shutdown signal the runtime listens to: set to `true` once.
+pub type Shutdown = watch::Receiver<bool>;
+
+async fn stopped(mut stop: Shutdown) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs the controller until `stop` turns true (graceful: reconciles in flight finish) or the
+/// leader lease is lost (an error: the process must exit so it cannot act beside the new leader).
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    builtin: Option<Builtin>,
+    stop: Shutdown,
+) -> Result<(), String> {
+    let metrics = Arc::new(Metrics::default());
+    let requests_cache: Arc<Mutex<Option<Store<PackageRequest>>>> = Arc::default();
+    let addr = metrics::serve(
+        settings.metrics_addr,
+        metrics.clone(),
+        requests_cache.clone(),
+    )
+    .await
+    .map_err(|e| {
+        format!(
+            "cannot serve /metrics on {}: {e} (choose another with --metrics-addr)",
+            settings.metrics_addr
+        )
+    })?;
+    tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+
+    let election = settings.lease.as_ref().map(|l| {
+        leader::LeaderElection::new(
+            Api::<Lease>::namespaced(client.clone(), &l.namespace),
+            &l.name,
+            &l.identity,
+            l.duration,
+            l.retry,
+        )
+    });
+    // Until it leads, a standby replica is healthy and ready; it just does not reconcile.
+    metrics
+        .ready
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(e) = &election {
+        tracing::info!(identity = %e.identity, "waiting to become the leader");
+        let mut s = stop.clone();
+        if !e.acquire(&mut s).await {
+            return Ok(());
+        }
+        tracing::info!(identity = %e.identity, "became the leader");
+    }
+    metrics
+        .leader
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+
+    // Stop on request, or when the lease is lost.
+    let (lost_tx, lost_rx) = watch::channel(false);
+    let (inner_tx, inner_rx) = watch::channel(false);
+    let election = election.map(Arc::new);
+    let holder = election.clone().map(|e| {
+        let mut s = stop.clone();
+        tokio::spawn(async move {
+            if !e.hold(&mut s).await {
+                let _ = lost_tx.send(true);
+            }
+        })
+    });
+    {
+        let (stop, lost_rx) = (stop.clone(), lost_rx.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stopped(stop) => {}
+                _ = stopped(lost_rx) => {}
+            }
+            let _ = inner_tx.send(true);
+        });
+    }
+
+    let result = run_controllers(
+        client,
+        &settings,
+        builtin,
+        metrics.clone(),
+        requests_cache,
+        inner_rx,
+    )
+    .await;
+    if let Some(h) = holder {
+        h.abort();
+    }
+    if *lost_rx.borrow() {
+        return Err("lost the leader lease; exiting so the new leader acts alone".into());
+    }
+    if let Some(e) = &election {
+        e.release().await;
+        tracing::info!("released the leader lease");
+    }
+    result
+}
+
+fn ecosystem_fetcher(settings: &Settings) -> Result<(Resolver, Fetcher), String> {
+    let mut hosts = settings.registries.allowed_hosts();
+    hosts.extend(settings.allow_hosts.iter().cloned());
+    let http = HttpClient::new(hosts, HttpConfig::default())?;
+    let cache = Cache::open(&settings.cache_dir)
+        .map_err(|e| format!("the download cache {}: {e}", settings.cache_dir.display()))?;
+    Ok((
+        Resolver::new(http.clone(), settings.registries.clone()),
+        Fetcher::new(http, cache),
+    ))
+}
+
+/// Which requests a change of `repo` concerns.
+fn requests_of_repository(
+    requests: &Store<PackageRequest>,
+    repo: &str,
+) -> Vec<ObjectRef<PackageRequest>> {
+    requests
+        .state()
+        .iter()
+        .filter(|r| r.spec.repository_ref == repo)
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
+async fn run_controllers(
+    client: Client,
+    settings: &Settings,
+    builtin: Option<Builtin>,
+    metrics: Arc<Metrics>,
+    requests_cache: Arc<Mutex<Option<Store<PackageRequest>>>>,
+    stop: Shutdown,
+) -> Result<(), String> {
+    let (resolver, fetcher) = ecosystem_fetcher(settings)?;
+
+    // Repositories and policies are read from caches, not fetched per reconcile.
+    let repos_api = Api::<PackageRepository>::all(client.clone());
+    let policies_api = Api::<ScanPolicy>::all(client.clone());
+    let (repositories, repos_writer) = reflector::store();
+    let (policies, policies_writer) = reflector::store();
+    let repos_stream = watcher(repos_api.clone(), watcher::Config::default())
+        .default_backoff()
+        .reflect(repos_writer)
+        .applied_objects();
+    let policies_stream = watcher(policies_api.clone(), watcher::Config::default())
+        .default_backoff()
+        .reflect(policies_writer)
+        .applied_objects();
+
+    // Requests trigger a reconcile when something the reconcile reads changes: the spec, the
+    // finalizers and deletion, and an approver's decision. The controller's own status writes do
+    // not, so a back-off is a back-off rather than a hot loop.
+    let requests_api = Api::<PackageRequest>::all(client.clone());
+    let (requests, requests_writer) = reflector::store();
+    let requests_stream = watcher(requests_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(requests_writer)
+        .applied_objects()
+        .predicate_filter(package_request::trigger_hash, Default::default());
+    *requests_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(requests.clone());
+
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: CONTROLLER_NAME.into(),
+                instance: settings.lease.as_ref().map(|l| l.identity.clone()),
+            },
+        ),
+        resolver,
+        fetcher,
+        advisories: AdvisorySource::new(settings.advisories.clone()),
+        targets: Targets::new(builtin, settings.aws_endpoint_url.clone()),
+        repositories: repositories.clone(),
+        policies: policies.clone(),
+        slots: Slots::new(settings.concurrency),
+        metrics,
+        limits: Limits::default(),
+        fault: settings.fault.clone(),
+    });
+    if ctx.advisories.configured() {
+        // Loaded once before the first scan, not by the first request to arrive.
+        ctx.advisories.current().await;
+    } else {
+        tracing::warn!(
+            "no --advisories given: known vulnerabilities are not checked and nothing is ever quarantined"
+        );
+    }
+
+    let by_repo = requests.clone();
+    let by_policy = requests.clone();
+    let repos_for_policy = repositories.clone();
+    let controller = Controller::for_stream(requests_stream, requests)
+        // Bounded by the pipeline slots instead, so the limit can be fair between ecosystems.
+        .with_config(controller::Config::default().concurrency(0))
+        .watches_stream(repos_stream, move |repo: PackageRepository| {
+            requests_of_repository(&by_repo, &repo.name_any())
+        })
+        .watches_stream(policies_stream, move |policy: ScanPolicy| {
+            let name = policy.name_any();
+            repos_for_policy
+                .state()
+                .iter()
+                .filter(|r| r.spec.policy_ref == name)
+                .flat_map(|r| requests_of_repository(&by_policy, &r.name_any()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(stopped(stop));
+    let repos_ready = repositories.clone();
+    let policies_ready = policies.clone();
+    tokio::spawn(async move {
+        let _ = repos_ready.wait_until_ready().await;
+        let _ = policies_ready.wait_until_ready().await;
+        tracing::info!("caches synced");
+    });
+    controller
+        .run(
+            package_request::reconcile,
+            package_request::error_policy,
+            ctx,
+        )
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile did not finish");
+            }
+        })
+        .await;
+    tracing::info!("controller stopped");
+    Ok(())
+}

@@ -1,0 +1,1053 @@
+//! Reconcile for `PackageRequest`: resolve, fetch, scan, decide, publish — each step recorded in
+//! status before the next begins, so a controller killed anywhere resumes where it stopped, and
+//! every step idempotent, so resuming never publishes twice.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use tracing::Instrument;
+
+use super::Context;
+use super::kstatus::{Progress, set_phase};
+use super::target::PublishFile;
+use crate::api::conditions::{ConditionStatus, find_condition, set_condition, types};
+use crate::api::package_request::{
+    Decision, FindingCounts, FindingSummary, PackageRequestPhase as Phase, Publication, Severity,
+    Verdict, VerifiedFile,
+};
+use crate::api::{PackageRepository, PackageRequest, PackageRequestStatus, ScanPolicy};
+use crate::pipeline::package::PackageRef;
+use crate::pipeline::resolve::{ResolveError, ResolvedPackage};
+use crate::scan::decide::{self, Verdict as ScanVerdict};
+use crate::scan::package::{LocalFile, Subject};
+
+/// Held on every request until the repository's deletion policy has been applied.
+pub const FINALIZER: &str = "airlock.dev/deletion-policy";
+/// Status lists at most this many findings; `findingCounts` counts them all.
+pub const MAX_LISTED_FINDINGS: usize = 20;
+/// Re-checked against advisories this often when the policy does not say.
+const DEFAULT_RESCAN: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// Already recorded in status and an event; retried with back-off.
+    #[error("{reason}: {message}")]
+    Retry {
+        reason: &'static str,
+        message: String,
+        failures: u32,
+    },
+    #[error("a PackageRequest without a namespace")]
+    NoNamespace,
+}
+
+impl Error {
+    /// The reason word for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(e)) if e.code == 409 => "Conflict",
+            Error::Kube(_) => "KubernetesApiError",
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
+                _ => "FinalizerError",
+            },
+            Error::Retry { reason, .. } => reason,
+            Error::NoNamespace => "NoNamespace",
+        }
+    }
+
+    fn failures(&self) -> u32 {
+        match self {
+            Error::Retry { failures, .. } => *failures,
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.failures(),
+                _ => 1,
+            },
+            _ => 0,
+        }
+    }
+}
+
+/// What makes a request worth reconciling again: its spec, its finalizers and deletion, and an
+/// approver's decision — not the controller's own progress writes.
+pub fn trigger_hash(r: &PackageRequest) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    r.metadata.generation.hash(&mut h);
+    r.metadata.deletion_timestamp.is_some().hash(&mut h);
+    r.metadata.finalizers.hash(&mut h);
+    if let Some(s) = &r.status {
+        for c in &s.conditions {
+            if c.type_ == types::APPROVED || c.type_ == types::DENIED {
+                (&c.type_, &c.status, &c.reason).hash(&mut h);
+            }
+        }
+    }
+    Some(h.finish())
+}
+
+/// Back-off after `failures` failed attempts: 5 s doubling to at most 5 minutes.
+pub fn backoff(failures: u32) -> Duration {
+    let secs = 5u64.saturating_mul(1 << failures.saturating_sub(1).min(6));
+    Duration::from_secs(secs.min(300))
+}
+
+pub fn error_policy(req: Arc<PackageRequest>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.error(err.reason());
+    match err {
+        // Someone wrote meanwhile (an approver, or our own write racing the cache): read again.
+        Error::Kube(kube::Error::Api(e)) if e.code == 409 => {
+            Action::requeue(Duration::from_millis(500))
+        }
+        Error::Retry { .. } | Error::Finalizer(_) => {
+            let wait = backoff(err.failures().max(1));
+            tracing::warn!(namespace = req.namespace().unwrap_or_default(), request = %req.name_any(), error = %err, retry_in = ?wait, "reconcile failed");
+            Action::requeue(wait)
+        }
+        _ => {
+            tracing::warn!(namespace = req.namespace().unwrap_or_default(), request = %req.name_any(), error = %err, "reconcile failed");
+            Action::requeue(Duration::from_secs(5))
+        }
+    }
+}
+
+pub async fn reconcile(req: Arc<PackageRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.metrics.reconciled();
+    let ns = req.namespace().ok_or(Error::NoNamespace)?;
+    let name = req.name_any();
+    let api = Api::<PackageRequest>::namespaced(ctx.client.clone(), &ns);
+    let span = tracing::info_span!("reconcile", namespace = %ns, request = %name);
+    async {
+        finalizer(&api, FINALIZER, req, |event| async {
+            match event {
+                FinalizerEvent::Apply(r) => apply(&r, &ctx, &api).await,
+                FinalizerEvent::Cleanup(r) => cleanup(&r, &ctx, &api).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)))
+    }
+    .instrument(span)
+    .await
+}
+
+fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+/// The request being worked on: its latest known state, written back as the work moves on.
+struct Work<'a> {
+    api: &'a Api<PackageRequest>,
+    ctx: &'a Context,
+    obj: PackageRequest,
+    /// The status as last written (or read), to skip writes that change nothing.
+    saved: PackageRequestStatus,
+    reference: k8s_openapi::api::core::v1::ObjectReference,
+}
+
+impl<'a> Work<'a> {
+    fn new(api: &'a Api<PackageRequest>, ctx: &'a Context, obj: PackageRequest) -> Work<'a> {
+        let saved = obj.status.clone().unwrap_or_default();
+        let reference = obj.object_ref(&());
+        Work {
+            api,
+            ctx,
+            obj,
+            saved,
+            reference,
+        }
+    }
+
+    fn status(&mut self) -> &mut PackageRequestStatus {
+        self.obj.status.get_or_insert_with(Default::default)
+    }
+
+    fn generation(&self) -> Option<i64> {
+        self.obj.metadata.generation
+    }
+
+    fn label(&self) -> String {
+        format!(
+            "{}:{} {}",
+            self.obj.spec.ecosystem, self.obj.spec.name, self.obj.spec.version
+        )
+    }
+
+    fn phase(&mut self, phase: Phase, progress: Progress, reason: &str, message: &str) {
+        let generation = self.generation();
+        set_phase(
+            self.status(),
+            phase,
+            progress,
+            reason,
+            message,
+            generation,
+            now(),
+        );
+    }
+
+    /// Writes status when it changed, guarded by the resourceVersion it was computed from: a
+    /// write that raced an approver's fails with 409 and the reconcile starts again.
+    async fn save(&mut self) -> Result<bool, Error> {
+        if self.obj.status.as_ref() == Some(&self.saved) {
+            return Ok(false);
+        }
+        let name = self.obj.name_any();
+        let saved = self
+            .api
+            .replace_status(
+                &name,
+                &PostParams {
+                    field_manager: Some(super::CONTROLLER_NAME.into()),
+                    ..PostParams::default()
+                },
+                &self.obj,
+            )
+            .await?;
+        self.obj = saved;
+        self.saved = self.obj.status.clone().unwrap_or_default();
+        Ok(true)
+    }
+
+    async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
+        let mut note = note;
+        if note.len() > 1000 {
+            let mut cut = 1000;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+        }
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.ctx.recorder.publish(&event, &self.reference).await {
+            tracing::warn!(error = %e, reason, "could not record an event");
+        }
+    }
+
+    /// Records a failure: retried with back-off when `retryable`, else `Stalled` with the reason.
+    async fn fail(
+        &mut self,
+        retryable: bool,
+        reason: &'static str,
+        message: String,
+    ) -> Result<Action, Error> {
+        self.ctx.metrics.error(reason);
+        let failures = self.status().failures.unwrap_or(0) + 1;
+        self.status().failures = Some(failures);
+        if retryable {
+            let wait = super::package_request::backoff(failures);
+            let text = format!(
+                "attempt {failures} failed: {message}; retrying in {}s",
+                wait.as_secs()
+            );
+            self.phase(Phase::Failed, Progress::Working, reason, &text);
+            self.save().await?;
+            self.event(EventType::Warning, reason, "Retry", text).await;
+            Err(Error::Retry {
+                reason,
+                message,
+                failures,
+            })
+        } else {
+            self.stall(reason, &message).await
+        }
+    }
+
+    /// `Stalled`: nothing will change until a human does something; the message says what.
+    async fn stall(&mut self, reason: &'static str, message: &str) -> Result<Action, Error> {
+        self.phase(Phase::Failed, Progress::Stalled, reason, message);
+        if self.save().await? {
+            self.ctx.metrics.error(reason);
+            self.event(EventType::Warning, reason, "Stall", message.to_string())
+                .await;
+        }
+        Ok(Action::await_change())
+    }
+}
+
+fn resolve_reason(e: &ResolveError) -> &'static str {
+    match e {
+        ResolveError::PackageNotFound { .. } => "PackageNotFound",
+        ResolveError::VersionNotFound { .. } => "VersionNotFound",
+        ResolveError::NoFileMatches { .. } => "NoFileMatches",
+        ResolveError::NothingScannable { .. } => "NothingScannable",
+        ResolveError::BadDocument { .. } => "BadRegistryDocument",
+        ResolveError::Http(_) => "RegistryUnavailable",
+    }
+}
+
+fn namespace_allowed(repo: &PackageRepository, ns: &str) -> bool {
+    repo.spec
+        .allowed_namespaces
+        .iter()
+        .any(|n| n == "*" || n == ns)
+}
+
+fn counts(findings: &[FindingSummary]) -> FindingCounts {
+    let mut c = FindingCounts::default();
+    for f in findings {
+        match f.severity {
+            Severity::Critical => c.critical += 1,
+            Severity::High => c.high += 1,
+            Severity::Medium => c.medium += 1,
+            Severity::Low => c.low += 1,
+            Severity::Info => c.info += 1,
+        }
+    }
+    c
+}
+
+/// The decision as status keeps it: the deciding findings first, capped.
+fn status_decision(
+    verdict: Verdict,
+    policy: &str,
+    scan: &decide::Decision,
+    all: &[FindingSummary],
+) -> Decision {
+    let mut listed: Vec<FindingSummary> = scan.deciding.clone();
+    for f in all {
+        if listed.len() >= MAX_LISTED_FINDINGS {
+            break;
+        }
+        if !listed.contains(f) {
+            listed.push(f.clone());
+        }
+    }
+    listed.truncate(MAX_LISTED_FINDINGS);
+    Decision {
+        verdict,
+        decided_by: "Policy".into(),
+        policy: policy.to_string(),
+        approver: None,
+        reason: scan.reason.clone(),
+        findings: listed,
+        finding_counts: counts(all),
+        decided_at: Some(now()),
+    }
+}
+
+/// `approved by alice: reason` → (`alice`, `reason`), as `airlock approve` writes it.
+fn who_and_why(message: &str) -> (Option<String>, String) {
+    let rest = message
+        .strip_prefix("approved by ")
+        .or_else(|| message.strip_prefix("denied by "));
+    match rest.and_then(|r| r.split_once(": ")) {
+        Some((who, why)) => (Some(who.to_string()), why.to_string()),
+        None => (None, message.to_string()),
+    }
+}
+
+fn by_user(status: &PackageRequestStatus, type_: &str) -> Option<(Option<String>, String)> {
+    find_condition(&status.conditions, type_)
+        .filter(|c| c.status == "True" && c.reason.ends_with("ByUser"))
+        .map(|c| who_and_why(&c.message))
+}
+
+/// Whether the repository and policy caches have synced. Bounded: the caches are fed by the
+/// controller's own streams, which stop during shutdown, so an unbounded wait could hang it.
+async fn caches_ready(ctx: &Context) -> bool {
+    let both = async {
+        let _ = ctx.repositories.wait_until_ready().await;
+        let _ = ctx.policies.wait_until_ready().await;
+    };
+    tokio::time::timeout(Duration::from_secs(5), both)
+        .await
+        .is_ok()
+}
+
+async fn apply(
+    cached: &PackageRequest,
+    ctx: &Context,
+    api: &Api<PackageRequest>,
+) -> Result<Action, Error> {
+    // The cache can lag the controller's own last write; decisions are made on the live object.
+    let fresh = api.get_status(&cached.name_any()).await?;
+    let ns = fresh.namespace().unwrap_or_default();
+    let mut w = Work::new(api, ctx, fresh);
+    let status = w.status().clone();
+    let spec = w.obj.spec.clone();
+    if !caches_ready(ctx).await {
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
+    let repo = ctx.repositories.get(&ObjectRef::new(&spec.repository_ref));
+    let policy = repo
+        .as_ref()
+        .and_then(|r| ctx.policies.get(&ObjectRef::new(&r.spec.policy_ref)));
+
+    match status.phase {
+        Some(Phase::Rejected) | Some(Phase::Quarantined) => return Ok(Action::await_change()),
+        Some(Phase::Published) => {
+            return match (repo, policy) {
+                (Some(repo), Some(policy)) => recheck(w, &repo, &policy).await,
+                _ => Ok(Action::requeue(DEFAULT_RESCAN)),
+            };
+        }
+        _ => {}
+    }
+    if let Some((who, why)) = by_user(&status, types::DENIED) {
+        let decision = Decision {
+            verdict: Verdict::Denied,
+            decided_by: "Approver".into(),
+            policy: policy.as_ref().map(|p| p.name_any()).unwrap_or_default(),
+            approver: who.clone(),
+            reason: why.clone(),
+            findings: status
+                .decision
+                .as_ref()
+                .map(|d| d.findings.clone())
+                .unwrap_or_default(),
+            finding_counts: status
+                .decision
+                .as_ref()
+                .map(|d| d.finding_counts.clone())
+                .unwrap_or_default(),
+            decided_at: Some(now()),
+        };
+        w.status().decision = Some(decision);
+        let message = format!(
+            "denied by {}: {why}; nothing was published",
+            who.as_deref().unwrap_or("an approver")
+        );
+        w.phase(Phase::Rejected, Progress::Stalled, "Denied", &message);
+        if w.save().await? {
+            w.event(EventType::Warning, "Denied", "Decide", message)
+                .await;
+        }
+        return Ok(Action::await_change());
+    }
+
+    let Some(repo) = repo else {
+        return w
+            .stall(
+                "RepositoryNotFound",
+                &format!(
+                    "PackageRepository {:?} does not exist; create it or fix spec.repositoryRef (a new request, since the spec is immutable)",
+                    spec.repository_ref
+                ),
+            )
+            .await;
+    };
+    if !namespace_allowed(&repo, &ns) {
+        let allowed = if repo.spec.allowed_namespaces.is_empty() {
+            "no namespace".to_string()
+        } else {
+            repo.spec.allowed_namespaces.join(", ")
+        };
+        return w
+            .stall(
+                "NamespaceNotAllowed",
+                &format!(
+                    "PackageRepository {} does not allow namespace {ns} (it allows: {allowed}); ask its owner to add {ns} to spec.allowedNamespaces, or request into a repository that allows {ns}",
+                    repo.name_any()
+                ),
+            )
+            .await;
+    }
+    let Some(policy) = policy else {
+        return w
+            .stall(
+                "PolicyNotFound",
+                &format!(
+                    "ScanPolicy {:?}, named by PackageRepository {}'s spec.policyRef, does not exist; create it",
+                    repo.spec.policy_ref,
+                    repo.name_any()
+                ),
+            )
+            .await;
+    };
+
+    if status.phase.is_none() || status.observed_generation != w.generation() {
+        w.phase(
+            Phase::Pending,
+            Progress::Working,
+            "Pending",
+            "accepted; waiting for a pipeline slot",
+        );
+        if w.save().await? {
+            let note = format!(
+                "{} into {} (policy {})",
+                w.label(),
+                repo.name_any(),
+                policy.name_any()
+            );
+            w.event(EventType::Normal, "Accepted", "Accept", note).await;
+        }
+    }
+    let _slot = ctx.slots.acquire(spec.ecosystem).await;
+
+    // Fetch: resolve the version's files and download them, verified, into the cache.
+    let first_fetch = status.files.is_empty();
+    w.phase(
+        Phase::Fetching,
+        Progress::Working,
+        "Fetching",
+        &format!("resolving and downloading {}", w.label()),
+    );
+    w.save().await?;
+    let package = PackageRef {
+        ecosystem: spec.ecosystem,
+        name: spec.name.clone(),
+        version: spec.version.clone(),
+    };
+    let resolved: ResolvedPackage = match ctx.resolver.resolve(&package, &spec.files).await {
+        Ok(r) => r,
+        Err(e) => {
+            return w
+                .fail(e.retryable(), resolve_reason(&e), e.to_string())
+                .await;
+        }
+    };
+    let mut local = Vec::new();
+    let mut verified = Vec::new();
+    for f in &resolved.files {
+        let fetched = match ctx.fetcher.fetch(f).await {
+            Ok(x) => x,
+            Err(e) => {
+                let reason = match e {
+                    crate::pipeline::fetch::FetchError::DigestMismatch { .. } => "DigestMismatch",
+                    _ => "DownloadFailed",
+                };
+                return w.fail(e.retryable(), reason, e.to_string()).await;
+            }
+        };
+        verified.push(VerifiedFile {
+            filename: f.filename.clone(),
+            url: f.url.to_string(),
+            size: fetched.size,
+            sha256: fetched.sha256.clone(),
+            integrity: f.digests.sha512.as_ref().map(|hex_digest| {
+                use base64::Engine;
+                let bytes: Vec<u8> = (0..hex_digest.len())
+                    .step_by(2)
+                    .filter_map(|i| u8::from_str_radix(hex_digest.get(i..i + 2)?, 16).ok())
+                    .collect();
+                format!(
+                    "sha512-{}",
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                )
+            }),
+            upload_time: f
+                .upload_time
+                .as_deref()
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .map(Time),
+            yanked: f.yanked.is_some(),
+        });
+        local.push((
+            LocalFile {
+                filename: f.filename.clone(),
+                path: fetched.path,
+                kind: f.kind,
+                sha256: Some(fetched.sha256),
+                upload_time: f.upload_time.clone(),
+            },
+            f.requires_python.clone(),
+        ));
+    }
+    {
+        let s = w.status();
+        s.files = verified;
+        s.upstream_warning = resolved.warning.clone();
+    }
+    if first_fetch {
+        let bytes: u64 = w.status().files.iter().map(|f| f.size).sum();
+        let note = format!(
+            "downloaded and verified {} file(s), {bytes} bytes, against the registry's digests",
+            local.len()
+        );
+        w.event(EventType::Normal, "Fetched", "Fetch", note).await;
+    }
+
+    // Scan and decide, unless a decision to publish is already recorded (a restart after it).
+    let already_approved = status
+        .decision
+        .as_ref()
+        .is_some_and(|d| d.verdict == Verdict::Approved);
+    if !already_approved {
+        w.phase(
+            Phase::Scanning,
+            Progress::Working,
+            "Scanning",
+            &format!(
+                "scanning {} file(s) with policy {}",
+                local.len(),
+                policy.name_any()
+            ),
+        );
+        w.save().await?;
+        let started = Instant::now();
+        let db = ctx.advisories.current().await;
+        let policy_spec = policy.spec.clone();
+        let files: Vec<LocalFile> = local.iter().map(|(f, _)| f.clone()).collect();
+        let (ecosystem, name, version) = (
+            spec.ecosystem,
+            resolved.name.clone(),
+            resolved.version.clone(),
+        );
+        let metadata = resolved.metadata.clone();
+        let limits = ctx.limits.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            crate::scan::package::scan(
+                &Subject {
+                    ecosystem,
+                    name: &name,
+                    version: &version,
+                    metadata: &metadata,
+                    files: &files,
+                },
+                &[db.as_ref()],
+                &policy_spec,
+                &limits,
+                Timestamp::now(),
+            )
+        })
+        .await;
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => return w.fail(true, "ScannerCrashed", e.to_string()).await,
+        };
+        ctx.metrics.scanned(started.elapsed());
+        w.status().last_scan_time = Some(now());
+        let approved_by = by_user(&status, types::APPROVED);
+        let policy_name = policy.name_any();
+        match report.decision.verdict {
+            ScanVerdict::Denied => {
+                let decision = status_decision(
+                    Verdict::Denied,
+                    &policy_name,
+                    &report.decision,
+                    &report.findings,
+                );
+                let top = decision
+                    .findings
+                    .first()
+                    .map(|f| {
+                        format!(
+                            " ({} {:?}{}{})",
+                            f.rule,
+                            f.severity,
+                            f.file
+                                .as_deref()
+                                .map(|x| format!(" in {x}"))
+                                .unwrap_or_default(),
+                            f.line.map(|l| format!(":{l}")).unwrap_or_default()
+                        )
+                    })
+                    .unwrap_or_default();
+                let message = format!(
+                    "policy {policy_name} denied {}: {}{top}; nothing was published",
+                    w.label(),
+                    report.decision.reason
+                );
+                w.status().decision = Some(decision);
+                // Never both: a human approval already given stays, and the denial shows in phase.
+                if approved_by.is_none() {
+                    let generation = w.generation();
+                    set_condition(
+                        &mut w.status().conditions,
+                        types::DENIED,
+                        ConditionStatus::True,
+                        "PolicyDenied",
+                        message.clone(),
+                        generation,
+                        now(),
+                    );
+                }
+                w.phase(Phase::Rejected, Progress::Stalled, "Denied", &message);
+                w.status().failures = None;
+                if w.save().await? {
+                    w.event(EventType::Warning, "Denied", "Decide", message)
+                        .await;
+                }
+                return Ok(Action::await_change());
+            }
+            ScanVerdict::AwaitingApproval if approved_by.is_none() => {
+                let decision = status_decision(
+                    Verdict::AwaitingApproval,
+                    &policy_name,
+                    &report.decision,
+                    &report.findings,
+                );
+                let name = w.obj.name_any();
+                let message = format!(
+                    "policy {policy_name} asks a human: {}. Review status.decision, then `airlock approve {name} -n {ns} --reason TEXT` or `airlock deny {name} -n {ns} --reason TEXT`",
+                    report.decision.reason
+                );
+                w.status().decision = Some(decision);
+                w.status().failures = None;
+                w.phase(
+                    Phase::AwaitingApproval,
+                    Progress::Working,
+                    "AwaitingApproval",
+                    &message,
+                );
+                if w.save().await? && status.phase != Some(Phase::AwaitingApproval) {
+                    w.event(EventType::Normal, "ApprovalRequired", "Decide", message)
+                        .await;
+                }
+                return Ok(Action::await_change());
+            }
+            verdict => {
+                let mut decision = status_decision(
+                    Verdict::Approved,
+                    &policy_name,
+                    &report.decision,
+                    &report.findings,
+                );
+                let generation = w.generation();
+                let message = match (&approved_by, verdict) {
+                    (Some((who, why)), ScanVerdict::AwaitingApproval) => {
+                        decision.decided_by = "Approver".into();
+                        decision.approver = who.clone();
+                        decision.reason = why.clone();
+                        format!(
+                            "approved by {}: {why}",
+                            who.as_deref().unwrap_or("an approver")
+                        )
+                    }
+                    _ => {
+                        let message =
+                            format!("policy {policy_name} approved: {}", report.decision.reason);
+                        if approved_by.is_none() {
+                            set_condition(
+                                &mut w.status().conditions,
+                                types::APPROVED,
+                                ConditionStatus::True,
+                                "PolicyApproved",
+                                message.clone(),
+                                generation,
+                                now(),
+                            );
+                        }
+                        message
+                    }
+                };
+                w.status().decision = Some(decision);
+                w.save().await?;
+                w.event(EventType::Normal, "Approved", "Decide", message)
+                    .await;
+            }
+        }
+    }
+
+    // Publish. Every target is idempotent, so a restart that finds `Publishing` publishes again
+    // and finds the files already there.
+    w.phase(
+        Phase::Publishing,
+        Progress::Working,
+        "Publishing",
+        &format!(
+            "publishing {} file(s) into {}",
+            local.len(),
+            repo.name_any()
+        ),
+    );
+    w.save().await?;
+    let started = Instant::now();
+    let files: Vec<PublishFile> = local
+        .iter()
+        .map(|(f, requires_python)| PublishFile {
+            path: f.path.clone(),
+            filename: f.filename.clone(),
+            kind: f.kind,
+            requires_python: requires_python.clone(),
+        })
+        .collect();
+    let published = match ctx
+        .targets
+        .publish(
+            &repo,
+            spec.ecosystem,
+            &resolved.name,
+            &resolved.version,
+            &files,
+        )
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return w.fail(e.retryable, "PublishFailed", e.message).await,
+    };
+    if ctx.fault.as_deref() == Some("exit-after-publish") {
+        tracing::error!("fault injection: exiting after publishing, before recording it");
+        std::process::exit(86);
+    }
+    ctx.metrics.published(started.elapsed());
+    let endpoint = published.endpoint.clone();
+    w.status().publication = Some(Publication {
+        repository: repo.name_any(),
+        endpoint: endpoint.clone(),
+        files: files.iter().map(|f| f.filename.clone()).collect(),
+        published_at: Some(now()),
+    });
+    w.status().failures = None;
+    let message = format!(
+        "{} published into {}{} ({} new file(s), {} already there)",
+        w.label(),
+        repo.name_any(),
+        endpoint
+            .as_deref()
+            .map(|e| format!("; install from {e}"))
+            .unwrap_or_default(),
+        published.created,
+        files.len() - published.created
+    );
+    w.phase(Phase::Published, Progress::Done, "Published", &message);
+    w.save().await?;
+    w.event(EventType::Normal, "Published", "Publish", message)
+        .await;
+    Ok(Action::requeue(rescan_interval(&policy)))
+}
+
+fn rescan_interval(policy: &ScanPolicy) -> Duration {
+    policy
+        .spec
+        .rescan_interval
+        .as_ref()
+        .map(|d| Duration::from(*d))
+        .filter(|d| !d.is_zero())
+        .unwrap_or(DEFAULT_RESCAN)
+}
+
+/// A published version, re-checked against the current advisory data when its re-scan interval
+/// has passed: quarantined (and unlisted, if the repository says so) when the policy would now
+/// deny it.
+async fn recheck(
+    mut w: Work<'_>,
+    repo: &PackageRepository,
+    policy: &ScanPolicy,
+) -> Result<Action, Error> {
+    let interval = rescan_interval(policy);
+    let last = w
+        .status()
+        .last_scan_time
+        .as_ref()
+        .map(|t| t.0)
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let due = last
+        .checked_add(k8s_openapi::jiff::SignedDuration::try_from(interval).unwrap_or_default())
+        .unwrap_or(last);
+    let now_ts = Timestamp::now();
+    if now_ts < due {
+        let wait = now_ts.duration_until(due);
+        return Ok(Action::requeue(
+            Duration::try_from(wait)
+                .unwrap_or(interval)
+                .max(Duration::from_millis(100)),
+        ));
+    }
+    let ctx = w.ctx;
+    if !ctx.advisories.configured() {
+        return Ok(Action::requeue(interval));
+    }
+    let db = ctx.advisories.current().await;
+    let spec = w.obj.spec.clone();
+    let findings: Vec<FindingSummary> = db
+        .matches(spec.ecosystem, &spec.name, &spec.version)
+        .iter()
+        .map(decide::advisory_finding)
+        .collect();
+    let verdict = decide::decide(&findings, &policy.spec, spec.ecosystem, &spec.name, now_ts);
+    w.status().last_scan_time = Some(now());
+    if verdict.verdict != ScanVerdict::Denied {
+        w.save().await?;
+        return Ok(Action::requeue(interval));
+    }
+    let listed: Vec<String> = verdict
+        .deciding
+        .iter()
+        .take(5)
+        .map(|f| format!("{} ({:?})", f.rule, f.severity))
+        .collect();
+    let mut message = format!(
+        "a new advisory affects {}: {}; {}",
+        w.label(),
+        listed.join(", "),
+        verdict.reason
+    );
+    if repo.spec.unlist_on_quarantine {
+        match ctx
+            .targets
+            .withdraw(
+                repo,
+                spec.ecosystem,
+                &spec.name,
+                &spec.version,
+                crate::api::package_repository::DeletionPolicy::Unlist,
+            )
+            .await
+        {
+            Ok(done) => message.push_str(&format!("; {done}")),
+            Err(e) => {
+                if e.retryable {
+                    return Err(Error::Retry {
+                        reason: "UnlistFailed",
+                        message: e.message,
+                        failures: 1,
+                    });
+                }
+                message.push_str(&format!("; unlisting failed: {e}"));
+            }
+        }
+    } else {
+        message.push_str(&format!(
+            "; still installable from {} (set spec.unlistOnQuarantine to unlist)",
+            repo.name_any()
+        ));
+    }
+    w.phase(
+        Phase::Quarantined,
+        Progress::Stalled,
+        "Quarantined",
+        &message,
+    );
+    if w.save().await? {
+        w.event(EventType::Warning, "Quarantined", "Rescan", message)
+            .await;
+    }
+    Ok(Action::await_change())
+}
+
+/// Deletion: applies the repository's deletion policy to what the request published.
+async fn cleanup(
+    req: &PackageRequest,
+    ctx: &Context,
+    api: &Api<PackageRequest>,
+) -> Result<Action, Error> {
+    let w = Work::new(api, ctx, req.clone());
+    let Some(publication) = req.status.as_ref().and_then(|s| s.publication.clone()) else {
+        return Ok(Action::await_change());
+    };
+    if !caches_ready(ctx).await {
+        return Err(Error::Retry {
+            reason: "CachesNotSynced",
+            message: "the repository cache is not synced yet".into(),
+            failures: 1,
+        });
+    }
+    let Some(repo) = ctx
+        .repositories
+        .get(&ObjectRef::new(&publication.repository))
+    else {
+        w.event(
+            EventType::Warning,
+            "RepositoryNotFound",
+            "Delete",
+            format!(
+                "PackageRepository {} no longer exists; its deletion policy cannot be applied, so what was published stays",
+                publication.repository
+            ),
+        )
+        .await;
+        return Ok(Action::await_change());
+    };
+    let policy = repo.spec.deletion_policy;
+    match ctx
+        .targets
+        .withdraw(
+            &repo,
+            req.spec.ecosystem,
+            &req.spec.name,
+            &req.spec.version,
+            policy,
+        )
+        .await
+    {
+        Ok(done) => {
+            w.event(EventType::Normal, "DeletionPolicyApplied", "Delete", done)
+                .await;
+            Ok(Action::await_change())
+        }
+        Err(e) => {
+            let message = format!(
+                "applying deletion policy {policy:?} failed: {e}; the request stays until it succeeds"
+            );
+            w.event(
+                EventType::Warning,
+                "DeletionPolicyFailed",
+                "Delete",
+                message.clone(),
+            )
+            .await;
+            Err(Error::Retry {
+                reason: "DeletionPolicyFailed",
+                message,
+                failures: 1,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_five_minutes() {
+        let waits: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+    }
+
+    #[test]
+    fn an_approvers_message_gives_who_and_why() {
+        assert_eq!(
+            who_and_why("approved by alice: reviewed the install script"),
+            (Some("alice".into()), "reviewed the install script".into())
+        );
+        assert_eq!(who_and_why("free text"), (None, "free text".into()));
+    }
+
+    #[test]
+    fn own_progress_writes_do_not_trigger_but_decisions_do() {
+        let mut r: PackageRequest = serde_json::from_value(serde_json::json!({
+            "apiVersion": "airlock.dev/v1alpha1", "kind": "PackageRequest",
+            "metadata": {"name": "x", "namespace": "n", "generation": 1},
+            "spec": {"ecosystem": "pypi", "name": "x", "version": "1", "repositoryRef": "r"},
+        }))
+        .expect("request");
+        let before = trigger_hash(&r);
+        let mut status = PackageRequestStatus::default();
+        set_phase(
+            &mut status,
+            Phase::Scanning,
+            Progress::Working,
+            "Scanning",
+            "",
+            Some(1),
+            now(),
+        );
+        r.status = Some(status.clone());
+        assert_eq!(trigger_hash(&r), before);
+        set_condition(
+            &mut status.conditions,
+            types::APPROVED,
+            ConditionStatus::True,
+            "ApprovedByUser",
+            "approved by a: b",
+            Some(1),
+            now(),
+        );
+        r.status = Some(status);
+        assert_ne!(trigger_hash(&r), before);
+    }
+}

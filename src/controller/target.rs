@@ -1,0 +1,307 @@
+//! Where a repository's packages go: the built-in store or a CodeArtifact repository, behind one
+//! publish / withdraw interface so reconcile does not care which.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aws_sdk_codeartifact::types::{PackageFormat, PackageVersionStatus};
+use tokio::sync::Mutex;
+
+use crate::api::PackageRepository;
+use crate::api::package_repository::DeletionPolicy;
+use crate::api::package_request::Ecosystem;
+use crate::aws::codeartifact::{Publisher, Repository};
+use crate::pipeline::resolve::FileKind;
+use crate::publish::builtin::store::{Published, Store};
+use crate::publish::upload::{Outcome, package_json};
+
+/// One verified file, ready to publish.
+pub struct PublishFile {
+    pub path: PathBuf,
+    pub filename: String,
+    pub kind: FileKind,
+    pub requires_python: Option<String>,
+}
+
+/// What a publish did.
+pub struct Publication {
+    /// What clients install from.
+    pub endpoint: Option<String>,
+    /// Files newly written (the rest were already there, identical).
+    pub created: usize,
+}
+
+/// Why a publish or withdrawal failed, and whether trying again can help.
+#[derive(Debug)]
+pub struct TargetError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl std::fmt::Display for TargetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The built-in store and its public URLs, and CodeArtifact clients by region.
+pub struct Targets {
+    pub builtin: Option<Builtin>,
+    aws_endpoint_url: Option<String>,
+    publishers: Mutex<HashMap<String, Arc<Publisher>>>,
+}
+
+pub struct Builtin {
+    pub store: Arc<Store>,
+    /// Where the store is served, for `status.publication.endpoint`.
+    pub base_url: Option<String>,
+}
+
+fn format_of(ecosystem: Ecosystem) -> PackageFormat {
+    match ecosystem {
+        Ecosystem::Pypi => PackageFormat::Pypi,
+        Ecosystem::Npm => PackageFormat::Npm,
+    }
+}
+
+impl Targets {
+    pub fn new(builtin: Option<Builtin>, aws_endpoint_url: Option<String>) -> Targets {
+        Targets {
+            builtin,
+            aws_endpoint_url,
+            publishers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn publisher(&self, region: &str) -> Arc<Publisher> {
+        let mut map = self.publishers.lock().await;
+        if let Some(p) = map.get(region) {
+            return p.clone();
+        }
+        let config = crate::aws::sdk_config(Some(region), self.aws_endpoint_url.as_deref()).await;
+        let p = Arc::new(Publisher::new(aws_sdk_codeartifact::Client::new(&config)));
+        map.insert(region.to_string(), p.clone());
+        p
+    }
+
+    fn builtin(&self, repo: &str) -> Result<&Builtin, TargetError> {
+        self.builtin.as_ref().ok_or_else(|| TargetError {
+            message: format!(
+                "PackageRepository {repo} is built-in, but this controller runs without the built-in repository; start it with --builtin-dir"
+            ),
+            retryable: false,
+        })
+    }
+
+    /// Publishes `files` of `name` `version` into `repo`. Idempotent: files already there,
+    /// identical, count as published; a different file under the same name is an error.
+    pub async fn publish(
+        &self,
+        repo: &PackageRepository,
+        ecosystem: Ecosystem,
+        name: &str,
+        version: &str,
+        files: &[PublishFile],
+    ) -> Result<Publication, TargetError> {
+        let repo_name = kube::ResourceExt::name_any(repo);
+        if repo.spec.builtin.is_some() {
+            let builtin = self.builtin(&repo_name)?;
+            let store = builtin.store.clone();
+            let (name, version) = (name.to_string(), version.to_string());
+            let files: Vec<(PathBuf, String, FileKind, Option<String>)> = files
+                .iter()
+                .map(|f| {
+                    (
+                        f.path.clone(),
+                        f.filename.clone(),
+                        f.kind,
+                        f.requires_python.clone(),
+                    )
+                })
+                .collect();
+            // Hashing and copying into the store is blocking file I/O.
+            let created = tokio::task::spawn_blocking(move || -> Result<usize, TargetError> {
+                let mut created = 0;
+                for (path, filename, kind, requires_python) in &files {
+                    let published = match ecosystem {
+                        Ecosystem::Pypi => store.publish_pypi(
+                            &name,
+                            &version,
+                            filename,
+                            path,
+                            requires_python.as_deref(),
+                        ),
+                        Ecosystem::Npm => {
+                            let manifest =
+                                package_json(path, filename).map_err(|e| TargetError {
+                                    message: e.to_string(),
+                                    retryable: false,
+                                })?;
+                            let _ = kind;
+                            store.publish_npm(&manifest, path)
+                        }
+                    }
+                    .map_err(|e| TargetError {
+                        retryable: matches!(
+                            e,
+                            crate::publish::builtin::store::StoreError::Io { .. }
+                        ),
+                        message: e.to_string(),
+                    })?;
+                    created += usize::from(published == Published::Created);
+                }
+                Ok(created)
+            })
+            .await
+            .map_err(|e| TargetError {
+                message: format!("the publishing task failed: {e}"),
+                retryable: true,
+            })??;
+            let endpoint = builtin.base_url.as_ref().map(|base| match ecosystem {
+                Ecosystem::Pypi => format!("{base}/simple/"),
+                Ecosystem::Npm => format!("{base}/npm/"),
+            });
+            return Ok(Publication { endpoint, created });
+        }
+        let Some(ca) = &repo.spec.code_artifact else {
+            return Err(TargetError {
+                message: format!(
+                    "PackageRepository {repo_name} has neither spec.codeArtifact nor spec.builtin"
+                ),
+                retryable: false,
+            });
+        };
+        let publisher = self.publisher(&ca.region).await;
+        let target = Repository {
+            domain: ca.domain.clone(),
+            domain_owner: ca.domain_owner.clone(),
+            repository: ca.repository.clone(),
+        };
+        let aws = |e: crate::aws::codeartifact::PublishError| TargetError {
+            retryable: e.retryable(),
+            message: e.to_string(),
+        };
+        let outcomes = match ecosystem {
+            Ecosystem::Pypi => {
+                let list: Vec<(&std::path::Path, &str, FileKind)> = files
+                    .iter()
+                    .map(|f| (f.path.as_path(), f.filename.as_str(), f.kind))
+                    .collect();
+                publisher
+                    .publish_pypi(&target, name, version, &list)
+                    .await
+                    .map_err(aws)?
+            }
+            Ecosystem::Npm => {
+                let mut outcomes = Vec::new();
+                for f in files {
+                    outcomes.push(
+                        publisher
+                            .publish_npm(&target, &f.path, &f.filename)
+                            .await
+                            .map_err(aws)?,
+                    );
+                }
+                outcomes
+            }
+        };
+        if repo.spec.block_upstream {
+            publisher
+                .block_upstream(&target, format_of(ecosystem), name)
+                .await
+                .map_err(aws)?;
+        }
+        let endpoint = publisher
+            .endpoint(&target, format_of(ecosystem))
+            .await
+            .ok()
+            .map(|u| u.to_string());
+        Ok(Publication {
+            endpoint,
+            created: outcomes
+                .iter()
+                .filter(|o| **o == Outcome::Published)
+                .count(),
+        })
+    }
+
+    /// Applies `policy` to a published version: what deleting its request, or quarantining it,
+    /// does. Returns a sentence for the event.
+    pub async fn withdraw(
+        &self,
+        repo: &PackageRepository,
+        ecosystem: Ecosystem,
+        name: &str,
+        version: &str,
+        policy: DeletionPolicy,
+    ) -> Result<String, TargetError> {
+        let repo_name = kube::ResourceExt::name_any(repo);
+        if policy == DeletionPolicy::Retain {
+            return Ok(format!("{name} {version} stays in {repo_name} (Retain)"));
+        }
+        if repo.spec.builtin.is_some() {
+            let store = self.builtin(&repo_name)?.store.clone();
+            let (n, v) = (name.to_string(), version.to_string());
+            // The built-in store keeps content-addressed blobs (another version may share
+            // them), so Archive and Dispose take the version out of the index as Unlist does.
+            tokio::task::spawn_blocking(move || store.unlist(ecosystem, &n, &v))
+                .await
+                .map_err(|e| TargetError {
+                    message: format!("the unlisting task failed: {e}"),
+                    retryable: true,
+                })?
+                .map_err(|e| TargetError {
+                    message: e.to_string(),
+                    retryable: true,
+                })?;
+            return Ok(format!(
+                "{name} {version} taken out of the {repo_name} index ({policy:?})"
+            ));
+        }
+        let Some(ca) = &repo.spec.code_artifact else {
+            return Ok(String::new());
+        };
+        let publisher = self.publisher(&ca.region).await;
+        let target = Repository {
+            domain: ca.domain.clone(),
+            domain_owner: ca.domain_owner.clone(),
+            repository: ca.repository.clone(),
+        };
+        let format = format_of(ecosystem);
+        let result = match policy {
+            DeletionPolicy::Retain => Ok(()),
+            DeletionPolicy::Unlist => {
+                publisher
+                    .set_status(
+                        &target,
+                        format,
+                        name,
+                        version,
+                        PackageVersionStatus::Unlisted,
+                    )
+                    .await
+            }
+            DeletionPolicy::Archive => {
+                publisher
+                    .set_status(
+                        &target,
+                        format,
+                        name,
+                        version,
+                        PackageVersionStatus::Archived,
+                    )
+                    .await
+            }
+            DeletionPolicy::Dispose => publisher.dispose(&target, format, name, version).await,
+        };
+        result.map_err(|e| TargetError {
+            retryable: e.retryable(),
+            message: e.to_string(),
+        })?;
+        Ok(format!(
+            "{name} {version} in CodeArtifact {}/{}: {policy:?}",
+            ca.domain, ca.repository
+        ))
+    }
+}

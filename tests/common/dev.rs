@@ -1,0 +1,296 @@
+//! `airlock dev` as a child process, driven the way a user drives it: the lines it prints, the
+//! real `kubectl`, and `airlock controller` processes run beside it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn airlock_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_airlock")
+}
+
+pub fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("airlock-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+pub struct Dev {
+    child: Child,
+    pub dir: PathBuf,
+    /// KUBECONFIG, PIP_INDEX_URL, NPM_CONFIG_REGISTRY, AWS_ENDPOINT_URL as `airlock dev` printed them.
+    pub env: HashMap<String, String>,
+    /// The upstream flags `airlock dev` was given, for controllers run beside it.
+    pub upstream: Vec<String>,
+}
+
+impl Dev {
+    /// Starts `airlock dev` with `args` (upstreams, `--no-controller`, …) and reads its exports.
+    pub fn start(name: &str, args: &[&str]) -> Dev {
+        let dir = tmp(name);
+        let mut child = Command::new(airlock_bin())
+            .args(["dev", "--port", "0", "--data-dir"])
+            .arg(&dir)
+            .args(args)
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("dev.log")).expect("log"))
+            .spawn()
+            .expect("airlock dev starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut env = HashMap::new();
+        for line in BufReader::new(stdout).lines().take(4) {
+            let line = line.expect("line");
+            let (k, v) = line
+                .strip_prefix("export ")
+                .and_then(|l| l.split_once('='))
+                .unwrap_or_else(|| panic!("not an export line: {line}"));
+            env.insert(k.to_string(), v.to_string());
+        }
+        assert_eq!(env.len(), 4, "airlock dev printed {env:?}");
+        let mut upstream = Vec::new();
+        for pair in args.windows(2) {
+            if [
+                "--pypi-index",
+                "--npm-registry",
+                "--advisories",
+                "--allow-host",
+            ]
+            .contains(&pair[0])
+            {
+                upstream.extend([pair[0].to_string(), pair[1].to_string()]);
+            }
+        }
+        Dev {
+            child,
+            dir,
+            env,
+            upstream,
+        }
+    }
+
+    pub fn var(&self, key: &str) -> &str {
+        &self.env[key]
+    }
+
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut c = Command::new("kubectl");
+        c.args(args)
+            .env("KUBECONFIG", self.var("KUBECONFIG"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("kubectl runs");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write");
+        } else {
+            drop(child.stdin.take());
+        }
+        child.wait_with_output().expect("kubectl")
+    }
+
+    /// `kubectl apply -f -`, which must succeed.
+    pub fn apply(&self, yaml: &str) {
+        let out = self.kubectl(&["apply", "-f", "-"], Some(yaml));
+        assert!(
+            out.status.success(),
+            "kubectl apply failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn get_json(&self, args: &[&str]) -> Option<Value> {
+        let mut a = vec!["get"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["-o", "json"]);
+        let out = self.kubectl(&a, None);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    pub fn request(&self, ns: &str, name: &str) -> Value {
+        self.get_json(&["pkgreq", name, "-n", ns])
+            .unwrap_or_else(|| panic!("packagerequest {ns}/{name} exists"))
+    }
+
+    /// Polls until `pred` holds for the request, or panics with its last status.
+    pub fn wait_for(
+        &self,
+        ns: &str,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self.get_json(&["pkgreq", name, "-n", ns]);
+            if let Some(r) = &r
+                && pred(r)
+            {
+                return r.clone();
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{ns}/{name}: not {what} after {timeout:?}; last: {}\n--- dev log ---\n{}",
+                    r.map(|r| serde_json::to_string_pretty(&r["status"]).unwrap_or_default())
+                        .unwrap_or_default(),
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn wait_phase(&self, ns: &str, name: &str, phase: &str) -> Value {
+        self.wait_for(ns, name, Duration::from_secs(60), phase, |r| {
+            r["status"]["phase"] == phase
+        })
+    }
+
+    pub fn log(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("dev.log")).unwrap_or_default();
+        let start = text.len().saturating_sub(6000);
+        text[text.floor_char_boundary(start)..].to_string()
+    }
+
+    /// The event reasons recorded for a request, oldest first, read as `kubectl describe` does
+    /// (core/v1 events by involvedObject).
+    pub fn event_reasons(&self, ns: &str, name: &str) -> Vec<String> {
+        let selector = format!("involvedObject.name={name}");
+        let list = self
+            .get_json(&["events", "-n", ns, "--field-selector", &selector])
+            .expect("events");
+        let mut items: Vec<&Value> = list["items"].as_array().expect("items").iter().collect();
+        items.sort_by_key(|e| {
+            e["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("")
+                .parse::<u64>()
+                .unwrap_or(0)
+        });
+        items
+            .iter()
+            .filter_map(|e| e["reason"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// An `airlock controller` against this environment's API server, sharing its built-in
+    /// repository and cache (the data directory).
+    pub fn controller(&self, identity: &str, extra: &[&str], envs: &[(&str, &str)]) -> Child {
+        let mut c = Command::new(airlock_bin());
+        c.args(["controller", "--data-dir"])
+            .arg(&self.dir)
+            .args([
+                "--lease-namespace",
+                "default",
+                "--identity",
+                identity,
+                "--lease-duration",
+                "3s",
+                "--lease-retry",
+                "300ms",
+            ])
+            .args(&self.upstream)
+            .args(extra)
+            .env("KUBECONFIG", self.var("KUBECONFIG"))
+            .env("AWS_ENDPOINT_URL", self.var("AWS_ENDPOINT_URL"))
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(self.dir.join(format!("controller-{identity}.log")))
+                    .expect("log"),
+            );
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.spawn().expect("airlock controller starts")
+    }
+
+    pub fn lease_holder(&self) -> Option<String> {
+        self.get_json(&["lease", "airlock-controller", "-n", "default"])
+            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+/// SIGTERM, then wait (SIGKILL after 20 s).
+pub fn terminate(child: &mut Child) -> Option<i32> {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A free port on 127.0.0.1 (bound and released; good enough for a test).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A plain HTTP/1.0 GET of `http://host:port/path`: status code and body.
+pub fn http_get(url: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let Ok(mut s) = std::net::TcpStream::connect(host) else {
+        return (0, String::new());
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/vnd.pypi.simple.v1+json, */*\r\n\r\n"
+    );
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, body.to_string())
+}
+
+pub fn venv_tool(tool: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".venv/bin")
+        .join(tool);
+    p.exists().then_some(p)
+}

