@@ -69,7 +69,10 @@ async fn apply_starter(client: &kube::Client) -> Result<(), String> {
         for doc in file.split("\n---\n") {
             let value: serde_json::Value =
                 serde_saphyr::from_str(doc).map_err(|e| format!("starter manifest: {e}"))?;
-            let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let name = value["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let applied = match value["kind"].as_str() {
                 Some("ScanPolicy") => Api::<ScanPolicy>::all(client.clone())
                     .patch(&name, &pp, &Patch::Apply(&value))
