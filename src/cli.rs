@@ -143,6 +143,9 @@ pub struct ControllerCommand {
     /// Run without leader election (only ever one replica).
     #[arg(long)]
     pub no_leader_election: bool,
+    /// How often a SageMakerDomain is compared with AWS when its spec sets no resyncPeriod.
+    #[arg(long, default_value = "5m", value_parser = go_duration, env = "AIRLOCK_RESYNC_PERIOD")]
+    pub resync_period: std::time::Duration,
     /// Point the AWS clients at an emulator.
     #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
     pub aws_endpoint_url: Option<String>,
@@ -344,7 +347,11 @@ fn controller(args: ControllerCommand) -> ExitCode {
             allow_hosts: args.upstream.allow_hosts.clone(),
             advisories: args.upstream.advisories.clone(),
             cache_dir: data.join("cache"),
-            aws_endpoint_url: args.aws_endpoint_url.clone(),
+            aws: crate::controller::AwsSettings {
+                endpoint_url: args.aws_endpoint_url.clone(),
+                emulator_credentials: false,
+            },
+            default_resync: args.resync_period,
             metrics_addr: args.metrics_addr,
             lease: (!args.no_leader_election).then(|| crate::controller::LeaseSettings {
                 namespace: args.lease_namespace.clone(),

@@ -3,13 +3,21 @@
 //! [`codeartifact`] publisher.
 
 pub mod codeartifact;
+pub mod sagemaker;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 /// SDK configuration from the default chain; `endpoint_url` points every client at an emulator
 /// (`AWS_ENDPOINT_URL` does the same without code).
-pub async fn sdk_config(region: Option<&str>, endpoint_url: Option<&str>) -> SdkConfig {
+///
+/// `emulator_credentials` signs with fixed, meaningless credentials: for `airlock dev`'s
+/// emulators, which check that requests are signed but not by whom.
+pub async fn sdk_config(
+    region: Option<&str>,
+    endpoint_url: Option<&str>,
+    emulator_credentials: bool,
+) -> SdkConfig {
     // rustls with ring, as the rest of airlock (the SDKs are built without a default client).
     let https = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
@@ -20,6 +28,15 @@ pub async fn sdk_config(region: Option<&str>, endpoint_url: Option<&str>) -> Sdk
     }
     if let Some(e) = endpoint_url {
         loader = loader.endpoint_url(e);
+    }
+    if emulator_credentials {
+        loader = loader.credentials_provider(aws_sdk_codeartifact::config::Credentials::new(
+            "AKIDAIRLOCKDEV",
+            "airlock-dev-emulator",
+            None,
+            None,
+            "airlock-dev",
+        ));
     }
     loader.load().await
 }

@@ -6,7 +6,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::PackageRequestStatus;
-use crate::api::conditions::{ConditionStatus, set_condition, types};
+use crate::api::conditions::{Condition, ConditionStatus, set_condition, types};
 use crate::api::package_request::PackageRequestPhase;
 
 /// How a phase reads to kstatus.
@@ -45,7 +45,25 @@ pub fn set_phase(
 ) {
     status.phase = Some(phase);
     status.observed_generation = generation;
-    let c = &mut status.conditions;
+    set_progress(
+        &mut status.conditions,
+        progress,
+        reason,
+        message,
+        generation,
+        now,
+    );
+}
+
+/// Sets `Ready`, `Reconciling` and `Stalled` for `progress`, for any kind.
+pub fn set_progress(
+    c: &mut Vec<Condition>,
+    progress: Progress,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Time,
+) {
     let (ready, reconciling, stalled) = match progress {
         Progress::Working => (false, true, false),
         Progress::Done => (true, false, false),

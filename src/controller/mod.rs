@@ -12,6 +12,7 @@ pub mod kstatus;
 pub mod leader;
 pub mod metrics;
 pub mod package_request;
+pub mod sagemaker_domain;
 pub mod target;
 
 use std::net::SocketAddr;
@@ -29,7 +30,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
-use crate::api::{PackageRepository, PackageRequest, ScanPolicy};
+use crate::api::{PackageRepository, PackageRequest, SageMakerDomain, ScanPolicy};
 use crate::pipeline::cache::Cache;
 use crate::pipeline::fetch::Fetcher;
 use crate::pipeline::http::{HttpClient, HttpConfig};
@@ -56,13 +57,35 @@ pub struct Settings {
     pub advisories: Vec<PathBuf>,
     /// The download cache.
     pub cache_dir: PathBuf,
-    pub aws_endpoint_url: Option<String>,
+    pub aws: AwsSettings,
+    /// How often a SageMakerDomain is compared with AWS when its spec does not say.
+    pub default_resync: Duration,
     pub metrics_addr: SocketAddr,
     /// `None` runs without leader election (one replica only).
     pub lease: Option<LeaseSettings>,
     /// Fault injection for the crash-recovery tests: `exit-after-publish` exits the process right
     /// after the files are published and before status says so.
     pub fault: Option<String>,
+}
+
+/// How the AWS clients are made.
+#[derive(Clone, Debug, Default)]
+pub struct AwsSettings {
+    /// Every AWS client goes here instead (an emulator).
+    pub endpoint_url: Option<String>,
+    /// Sign with fixed credentials (`airlock dev`'s emulators) instead of the default chain.
+    pub emulator_credentials: bool,
+}
+
+impl AwsSettings {
+    pub async fn sdk_config(&self, region: &str) -> aws_config::SdkConfig {
+        crate::aws::sdk_config(
+            Some(region),
+            self.endpoint_url.as_deref(),
+            self.emulator_credentials,
+        )
+        .await
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -88,6 +111,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
     pub fault: Option<String>,
+    pub sagemaker: sagemaker_domain::SageMakerClients,
+    pub default_resync: Duration,
 }
 
 /// The shutdown signal the runtime listens to: set to `true` once.
@@ -268,13 +293,15 @@ async fn run_controllers(
         resolver,
         fetcher,
         advisories: AdvisorySource::new(settings.advisories.clone()),
-        targets: Targets::new(builtin, settings.aws_endpoint_url.clone()),
+        targets: Targets::new(builtin, settings.aws.clone()),
         repositories: repositories.clone(),
         policies: policies.clone(),
         slots: Slots::new(settings.concurrency),
         metrics,
         limits: Limits::default(),
         fault: settings.fault.clone(),
+        sagemaker: sagemaker_domain::SageMakerClients::new(settings.aws.clone()),
+        default_resync: settings.default_resync,
     });
     if ctx.advisories.configured() {
         // Loaded once before the first scan, not by the first request to arrive.
@@ -303,7 +330,31 @@ async fn run_controllers(
                 .flat_map(|r| requests_of_repository(&by_policy, &r.name_any()))
                 .collect::<Vec<_>>()
         })
-        .graceful_shutdown_on(stopped(stop));
+        .graceful_shutdown_on(stopped(stop.clone()));
+
+    // SageMaker domains: resynced on a timer, and on changes to their spec.
+    let domains_api = Api::<SageMakerDomain>::all(client.clone());
+    let (domains, domains_writer) = reflector::store();
+    let domains_stream = watcher(domains_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(domains_writer)
+        .applied_objects()
+        .predicate_filter(sagemaker_domain::trigger_hash, Default::default());
+    let domain_controller = Controller::for_stream(domains_stream, domains)
+        .with_config(
+            controller::Config::default().concurrency(settings.concurrency.max(1) as u16 * 4),
+        )
+        .graceful_shutdown_on(stopped(stop))
+        .run(
+            sagemaker_domain::reconcile,
+            sagemaker_domain::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "domain reconcile did not finish");
+            }
+        });
     let repos_ready = repositories.clone();
     let policies_ready = policies.clone();
     tokio::spawn(async move {
@@ -311,7 +362,7 @@ async fn run_controllers(
         let _ = policies_ready.wait_until_ready().await;
         tracing::info!("caches synced");
     });
-    controller
+    let request_controller = controller
         .run(
             package_request::reconcile,
             package_request::error_policy,
@@ -321,8 +372,8 @@ async fn run_controllers(
             if let Err(e) = result {
                 tracing::debug!(error = %e, "reconcile did not finish");
             }
-        })
-        .await;
+        });
+    futures::join!(request_controller, domain_controller);
     tracing::info!("controller stopped");
     Ok(())
 }

@@ -48,7 +48,7 @@ impl std::fmt::Display for TargetError {
 /// The built-in store and its public URLs, and CodeArtifact clients by region.
 pub struct Targets {
     pub builtin: Option<Builtin>,
-    aws_endpoint_url: Option<String>,
+    aws: super::AwsSettings,
     publishers: Mutex<HashMap<String, Arc<Publisher>>>,
 }
 
@@ -66,10 +66,10 @@ fn format_of(ecosystem: Ecosystem) -> PackageFormat {
 }
 
 impl Targets {
-    pub fn new(builtin: Option<Builtin>, aws_endpoint_url: Option<String>) -> Targets {
+    pub fn new(builtin: Option<Builtin>, aws: super::AwsSettings) -> Targets {
         Targets {
             builtin,
-            aws_endpoint_url,
+            aws,
             publishers: Mutex::new(HashMap::new()),
         }
     }
@@ -79,7 +79,7 @@ impl Targets {
         if let Some(p) = map.get(region) {
             return p.clone();
         }
-        let config = crate::aws::sdk_config(Some(region), self.aws_endpoint_url.as_deref()).await;
+        let config = self.aws.sdk_config(region).await;
         let p = Arc::new(Publisher::new(aws_sdk_codeartifact::Client::new(&config)));
         map.insert(region.to_string(), p.clone());
         p

@@ -7,3 +7,4 @@
 pub mod apiserver;
 pub mod codeartifact;
 pub mod run;
+pub mod sagemaker;

@@ -162,7 +162,11 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
             allow_hosts: args.upstream.allow_hosts.clone(),
             advisories: args.upstream.advisories.clone(),
             cache_dir: dir.join("cache"),
-            aws_endpoint_url: Some(emulator.endpoint_url()),
+            aws: crate::controller::AwsSettings {
+                endpoint_url: Some(emulator.endpoint_url()),
+                emulator_credentials: true,
+            },
+            default_resync: std::time::Duration::from_secs(300),
             metrics_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             lease: Some(crate::controller::LeaseSettings {
                 namespace: "default".into(),

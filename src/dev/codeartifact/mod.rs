@@ -69,6 +69,9 @@ pub struct CodeArtifactEmulator {
 
 pub(crate) struct Emulator {
     state: Mutex<State>,
+    /// SageMaker shares the endpoint (one `AWS_ENDPOINT_URL` serves every SDK client); its calls
+    /// are told apart by their `X-Amz-Target` header.
+    sagemaker: Arc<crate::dev::sagemaker::SageMaker>,
     data: PathBuf,
     addr: Mutex<Option<SocketAddr>>,
 }
@@ -130,6 +133,7 @@ impl CodeArtifactEmulator {
         let addr = listener.local_addr()?;
         let inner = Arc::new(Emulator {
             state: Mutex::new(State::default()),
+            sagemaker: Arc::new(crate::dev::sagemaker::SageMaker::default()),
             data,
             addr: Mutex::new(Some(addr)),
         });
@@ -143,6 +147,11 @@ impl CodeArtifactEmulator {
 
     pub fn endpoint_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The SageMaker emulator served on the same endpoint.
+    pub fn sagemaker(&self) -> Arc<crate::dev::sagemaker::SageMaker> {
+        self.inner.sagemaker.clone()
     }
 
     /// Creates a domain and repositories in it (what `airlock dev` does at start).
@@ -202,6 +211,37 @@ impl Emulator {
 
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let path = req.uri().path().to_string();
+        if path == "/_emulator/sagemaker/calls" {
+            return crate::dev::sagemaker::calls_reply(&self.sagemaker);
+        }
+        if let Some(target) = req
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.to_str().ok())
+            .filter(|t| t.starts_with("SageMaker."))
+            .map(str::to_string)
+        {
+            if req.headers().get(header::AUTHORIZATION).is_none() {
+                return aws_error(
+                    StatusCode::BAD_REQUEST,
+                    "MissingAuthenticationTokenException",
+                    "Missing Authentication Token",
+                );
+            }
+            let auth = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|a| a.to_str().ok())
+                .map(str::to_string);
+            let body = match http_body_util::Limited::new(req.into_body(), 1 << 20)
+                .collect()
+                .await
+            {
+                Ok(b) => b.to_bytes(),
+                Err(_) => return validation("the request body is too large"),
+            };
+            return self.sagemaker.handle(&target, auth.as_deref(), &body);
+        }
         if let Some(rest) = path.strip_prefix("/repo/") {
             return endpoints::handle(self, req, rest).await;
         }

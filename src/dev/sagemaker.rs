@@ -1,0 +1,504 @@
+//! A SageMaker emulator for `airlock dev` and tests: the domain and app operations the
+//! SageMakerDomain controller uses, in the awsJson1.1 protocol the SDK speaks (`POST /` with
+//! `X-Amz-Target: SageMaker.<Operation>`), answering as the SageMaker API reference documents:
+//! ids of the form `d-xxxxxxxxxxxx`, a domain `Pending` after `CreateDomain` and `Updating` after
+//! `UpdateDomain` before it is `InService` again, `ResourceNotFound` / `ResourceInUse` /
+//! `ValidationException`, no in-place change of the VPC or KMS key, and no network-type change
+//! while apps are `InService`. It also counts the calls per operation, so tests and benchmarks
+//! can assert how many API calls a resync makes (`GET /_emulator/sagemaker/calls`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+
+use crate::serve::Body;
+
+use super::codeartifact::ACCOUNT;
+
+/// How long a domain stays `Pending` / `Updating` / `Deleting` (and an app `Pending` /
+/// `Deleting`) before the change completes.
+pub const DEFAULT_TRANSITION: Duration = Duration::from_millis(800);
+
+struct Domain {
+    region: String,
+    doc: Value,
+    /// The status the domain is in until `busy_until`, after which it is `InService` (or gone,
+    /// when deleting).
+    busy: Option<(&'static str, Instant)>,
+}
+
+struct App {
+    domain: String,
+    key: (String, String, String),
+    status: &'static str,
+    until: Option<Instant>,
+    created: i64,
+}
+
+#[derive(Default)]
+struct State {
+    domains: BTreeMap<String, Domain>,
+    apps: Vec<App>,
+    calls: BTreeMap<String, u64>,
+    counter: u64,
+}
+
+pub struct SageMaker {
+    state: Mutex<State>,
+    pub transition: Duration,
+}
+
+fn now() -> i64 {
+    k8s_openapi::jiff::Timestamp::now().as_second()
+}
+
+fn json_reply(status: StatusCode, v: &Value) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(v.to_string())).boxed());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    r
+}
+
+/// An error as awsJson1.1 services send it: status, `__type` and `message` (and the
+/// `x-amzn-ErrorType` header).
+fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response<Body> {
+    let mut r = json_reply(status, &json!({"__type": kind, "message": message.into()}));
+    if let Ok(v) = header::HeaderValue::from_str(kind) {
+        r.headers_mut().insert("x-amzn-ErrorType", v);
+    }
+    r
+}
+
+fn validation(message: impl Into<String>) -> Response<Body> {
+    error(StatusCode::BAD_REQUEST, "ValidationException", message)
+}
+
+fn not_found(message: impl Into<String>) -> Response<Body> {
+    error(StatusCode::BAD_REQUEST, "ResourceNotFound", message)
+}
+
+fn in_use(message: impl Into<String>) -> Response<Body> {
+    error(StatusCode::BAD_REQUEST, "ResourceInUse", message)
+}
+
+/// The region from the SigV4 credential scope (`Credential=AKID/20260101/us-east-1/sagemaker/…`).
+fn region_of(authorization: Option<&str>) -> String {
+    authorization
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(2))
+        .unwrap_or("us-east-1")
+        .to_string()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Default for SageMaker {
+    fn default() -> Self {
+        Self::new(DEFAULT_TRANSITION)
+    }
+}
+
+impl SageMaker {
+    pub fn new(transition: Duration) -> SageMaker {
+        SageMaker {
+            state: Mutex::new(State::default()),
+            transition,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Calls per operation so far.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.lock().calls.clone()
+    }
+
+    /// Moves finished transitions on: `Pending`/`Updating` → `InService`, `Deleting` → gone.
+    fn settle(st: &mut State) {
+        let now = Instant::now();
+        st.domains
+            .retain(|_, d| !matches!(d.busy, Some(("Deleting", until)) if until <= now));
+        for d in st.domains.values_mut() {
+            if let Some((_, until)) = d.busy
+                && until <= now
+            {
+                d.busy = None;
+                d.doc["LastModifiedTime"] = json!(now_f());
+            }
+        }
+        for a in st.apps.iter_mut() {
+            if let Some(until) = a.until
+                && until <= now
+            {
+                a.until = None;
+                a.status = match a.status {
+                    "Pending" => "InService",
+                    "Deleting" => "Deleted",
+                    other => other,
+                };
+            }
+        }
+    }
+
+    fn running_apps(st: &State, domain: &str) -> Vec<String> {
+        st.apps
+            .iter()
+            .filter(|a| a.domain == domain && (a.status == "InService" || a.status == "Pending"))
+            .map(|a| format!("{} {} ({})", a.key.1, a.key.2, a.key.0))
+            .collect()
+    }
+
+    /// Answers one awsJson1.1 call.
+    pub fn handle(&self, target: &str, authorization: Option<&str>, body: &[u8]) -> Response<Body> {
+        let op = target.strip_prefix("SageMaker.").unwrap_or(target);
+        let input: Value = match serde_json::from_slice(if body.is_empty() { b"{}" } else { body })
+        {
+            Ok(v) => v,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "SerializationException",
+                    format!("the request body is not JSON: {e}"),
+                );
+            }
+        };
+        let region = region_of(authorization);
+        let mut st = self.lock();
+        *st.calls.entry(op.to_string()).or_default() += 1;
+        Self::settle(&mut st);
+        match op {
+            "CreateDomain" => self.create_domain(&mut st, &region, &input),
+            "DescribeDomain" => describe_domain(&st, &input),
+            "UpdateDomain" => self.update_domain(&mut st, &input),
+            "DeleteDomain" => self.delete_domain(&mut st, &input),
+            "ListDomains" => list_domains(&st, &region),
+            "CreateApp" => self.create_app(&mut st, &input),
+            "DeleteApp" => self.delete_app(&mut st, &input),
+            "ListApps" => list_apps(&st, &input),
+            other => error(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                format!("the emulator does not implement SageMaker.{other}"),
+            ),
+        }
+    }
+
+    fn create_domain(&self, st: &mut State, region: &str, input: &Value) -> Response<Body> {
+        let Some(name) = input["DomainName"].as_str() else {
+            return validation(
+                "1 validation error detected: Value null at 'domainName' failed to satisfy constraint: Member must not be null",
+            );
+        };
+        for required in ["AuthMode", "DefaultUserSettings", "SubnetIds", "VpcId"] {
+            if input.get(required).is_none_or(Value::is_null) {
+                return validation(format!(
+                    "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+                    required[..1].to_lowercase() + &required[1..]
+                ));
+            }
+        }
+        if st
+            .domains
+            .values()
+            .any(|d| d.region == region && d.doc["DomainName"] == name)
+        {
+            return in_use(format!("Domain with name {name} already exists"));
+        }
+        let network = input["AppNetworkAccessType"]
+            .as_str()
+            .unwrap_or("PublicInternetOnly");
+        if network == "VpcOnly" && strings(&input["SubnetIds"]).is_empty() {
+            return validation("SubnetIds must be specified when AppNetworkAccessType is VpcOnly");
+        }
+        st.counter += 1;
+        let id = domain_id(st.counter);
+        let arn = format!("arn:aws:sagemaker:{region}:{ACCOUNT}:domain/{id}");
+        let url = format!("https://{id}.studio.{region}.sagemaker.aws");
+        let mut doc = json!({
+            "DomainArn": arn,
+            "DomainId": id,
+            "DomainName": name,
+            "HomeEfsFileSystemId": format!("fs-{:017x}", st.counter),
+            "CreationTime": now_f(),
+            "LastModifiedTime": now_f(),
+            "AuthMode": input["AuthMode"],
+            "DefaultUserSettings": input["DefaultUserSettings"],
+            "AppNetworkAccessType": network,
+            "SubnetIds": input["SubnetIds"],
+            "Url": url,
+            "VpcId": input["VpcId"],
+            "DomainSettings": input.get("DomainSettings").cloned().unwrap_or_else(|| json!({})),
+        });
+        if let Some(space) = input.get("DefaultSpaceSettings") {
+            doc["DefaultSpaceSettings"] = space.clone();
+        }
+        if let Some(key) = input.get("KmsKeyId") {
+            doc["KmsKeyId"] = key.clone();
+            doc["HomeEfsFileSystemKmsKeyId"] = key.clone();
+        }
+        st.domains.insert(
+            id.clone(),
+            Domain {
+                region: region.to_string(),
+                doc,
+                busy: Some(("Pending", Instant::now() + self.transition)),
+            },
+        );
+        json_reply(StatusCode::OK, &json!({"DomainArn": arn, "Url": url}))
+    }
+
+    fn update_domain(&self, st: &mut State, input: &Value) -> Response<Body> {
+        let Some(id) = input["DomainId"].as_str() else {
+            return validation("DomainId is required");
+        };
+        // The members UpdateDomain has; anything else (VpcId, KmsKeyId) cannot change in place.
+        const UPDATABLE: [&str; 8] = [
+            "DomainId",
+            "DefaultUserSettings",
+            "DomainSettingsForUpdate",
+            "AppSecurityGroupManagement",
+            "DefaultSpaceSettings",
+            "SubnetIds",
+            "AppNetworkAccessType",
+            "TagPropagation",
+        ];
+        if let Some(other) = input
+            .as_object()
+            .and_then(|o| o.keys().find(|k| !UPDATABLE.contains(&k.as_str())))
+        {
+            return validation(format!(
+                "{other} cannot be updated: create a new domain to change it"
+            ));
+        }
+        let running = Self::running_apps(st, id);
+        let Some(d) = st.domains.get_mut(id) else {
+            return not_found(format!("Domain {id} does not exist"));
+        };
+        if let Some((status, _)) = d.busy {
+            return in_use(format!(
+                "Domain {id} is {status}; wait until it is InService"
+            ));
+        }
+        let network = input["AppNetworkAccessType"].as_str();
+        if let Some(n) = network
+            && n != "VpcOnly"
+            && n != "PublicInternetOnly"
+        {
+            return validation(format!(
+                "Value '{n}' at 'appNetworkAccessType' failed to satisfy constraint: Member must satisfy enum value set: [PublicInternetOnly, VpcOnly]"
+            ));
+        }
+        if let Some(n) = network
+            && d.doc["AppNetworkAccessType"] != n
+            && !running.is_empty()
+        {
+            return in_use(format!(
+                "Domain {id} has apps in service ({}); delete them before changing AppNetworkAccessType",
+                running.join(", ")
+            ));
+        }
+        if network == Some("VpcOnly")
+            && d.doc["AppNetworkAccessType"] != "VpcOnly"
+            && input.get("SubnetIds").is_none()
+        {
+            return validation(
+                "SubnetIds must be specified in the same request when changing AppNetworkAccessType to VpcOnly",
+            );
+        }
+        if let Some(n) = network {
+            d.doc["AppNetworkAccessType"] = json!(n);
+        }
+        if let Some(s) = input.get("SubnetIds") {
+            d.doc["SubnetIds"] = s.clone();
+        }
+        if let Some(groups) = input["DomainSettingsForUpdate"].get("SecurityGroupIds") {
+            d.doc["DomainSettings"]["SecurityGroupIds"] = groups.clone();
+        }
+        if let Some(groups) = input["DefaultUserSettings"].get("SecurityGroups") {
+            d.doc["DefaultUserSettings"]["SecurityGroups"] = groups.clone();
+        }
+        if let Some(groups) = input["DefaultSpaceSettings"].get("SecurityGroups") {
+            if d.doc.get("DefaultSpaceSettings").is_none() {
+                d.doc["DefaultSpaceSettings"] = json!({});
+            }
+            d.doc["DefaultSpaceSettings"]["SecurityGroups"] = groups.clone();
+        }
+        d.busy = Some(("Updating", Instant::now() + self.transition));
+        json_reply(StatusCode::OK, &json!({"DomainArn": d.doc["DomainArn"]}))
+    }
+
+    fn delete_domain(&self, st: &mut State, input: &Value) -> Response<Body> {
+        let id = input["DomainId"].as_str().unwrap_or_default().to_string();
+        let running = Self::running_apps(st, &id);
+        let Some(d) = st.domains.get_mut(&id) else {
+            return not_found(format!("Domain {id} does not exist"));
+        };
+        if !running.is_empty() {
+            return in_use(format!(
+                "Domain {id} has apps in service ({}); delete them first",
+                running.join(", ")
+            ));
+        }
+        d.busy = Some(("Deleting", Instant::now() + self.transition));
+        json_reply(StatusCode::OK, &json!({}))
+    }
+
+    fn create_app(&self, st: &mut State, input: &Value) -> Response<Body> {
+        let id = input["DomainId"].as_str().unwrap_or_default().to_string();
+        if !st.domains.contains_key(&id) {
+            return not_found(format!("Domain {id} does not exist"));
+        }
+        let owner = input["UserProfileName"]
+            .as_str()
+            .or(input["SpaceName"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let key = (
+            owner,
+            input["AppType"]
+                .as_str()
+                .unwrap_or("JupyterLab")
+                .to_string(),
+            input["AppName"].as_str().unwrap_or("default").to_string(),
+        );
+        if st
+            .apps
+            .iter()
+            .any(|a| a.domain == id && a.key == key && a.status != "Deleted")
+        {
+            return in_use(format!("App {} already exists", key.2));
+        }
+        let arn = format!(
+            "arn:aws:sagemaker:us-east-1:{ACCOUNT}:app/{id}/{}/{}/{}",
+            key.0,
+            key.1.to_lowercase(),
+            key.2
+        );
+        st.apps.push(App {
+            domain: id,
+            key,
+            status: "InService",
+            until: None,
+            created: now(),
+        });
+        json_reply(StatusCode::OK, &json!({"AppArn": arn}))
+    }
+
+    fn delete_app(&self, st: &mut State, input: &Value) -> Response<Body> {
+        let id = input["DomainId"].as_str().unwrap_or_default();
+        let owner = input["UserProfileName"]
+            .as_str()
+            .or(input["SpaceName"].as_str())
+            .unwrap_or_default();
+        let (app_type, name) = (
+            input["AppType"].as_str().unwrap_or_default(),
+            input["AppName"].as_str().unwrap_or_default(),
+        );
+        let transition = self.transition;
+        match st.apps.iter_mut().find(|a| {
+            a.domain == id
+                && a.key.0 == owner
+                && a.key.1 == app_type
+                && a.key.2 == name
+                && a.status != "Deleted"
+        }) {
+            Some(a) => {
+                a.status = "Deleting";
+                a.until = Some(Instant::now() + transition);
+                json_reply(StatusCode::OK, &json!({}))
+            }
+            None => not_found(format!("App {name} does not exist")),
+        }
+    }
+}
+
+fn now_f() -> f64 {
+    k8s_openapi::jiff::Timestamp::now().as_millisecond() as f64 / 1000.0
+}
+
+/// `d-` and 12 lower-case letters and digits, as SageMaker's ids look.
+fn domain_id(n: u64) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(n);
+    let mut x = h.finish();
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut id = String::from("d-");
+    for _ in 0..12 {
+        id.push(alphabet[(x % 36) as usize] as char);
+        x /= 36;
+        if x == 0 {
+            x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        }
+    }
+    id
+}
+
+fn describe_domain(st: &State, input: &Value) -> Response<Body> {
+    let id = input["DomainId"].as_str().unwrap_or_default();
+    match st.domains.get(id) {
+        Some(d) => {
+            let mut doc = d.doc.clone();
+            doc["Status"] = json!(d.busy.map(|(s, _)| s).unwrap_or("InService"));
+            json_reply(StatusCode::OK, &doc)
+        }
+        None => not_found(format!("Domain {id} does not exist")),
+    }
+}
+
+fn list_domains(st: &State, region: &str) -> Response<Body> {
+    let domains: Vec<Value> = st
+        .domains
+        .values()
+        .filter(|d| d.region == region)
+        .map(|d| {
+            json!({
+                "DomainArn": d.doc["DomainArn"], "DomainId": d.doc["DomainId"],
+                "DomainName": d.doc["DomainName"], "Url": d.doc["Url"],
+                "Status": d.busy.map(|(s, _)| s).unwrap_or("InService"),
+                "CreationTime": d.doc["CreationTime"], "LastModifiedTime": d.doc["LastModifiedTime"],
+            })
+        })
+        .collect();
+    json_reply(StatusCode::OK, &json!({"Domains": domains}))
+}
+
+fn list_apps(st: &State, input: &Value) -> Response<Body> {
+    let domain = input["DomainIdEquals"].as_str();
+    let apps: Vec<Value> = st
+        .apps
+        .iter()
+        .filter(|a| domain.is_none_or(|d| d == a.domain))
+        .map(|a| {
+            json!({
+                "DomainId": a.domain, "UserProfileName": a.key.0, "AppType": a.key.1,
+                "AppName": a.key.2, "Status": a.status, "CreationTime": a.created,
+            })
+        })
+        .collect();
+    json_reply(StatusCode::OK, &json!({"Apps": apps}))
+}
+
+/// The calls document for `GET /_emulator/sagemaker/calls`.
+pub fn calls_reply(sm: &SageMaker) -> Response<Body> {
+    let calls: HashMap<String, u64> = sm.calls().into_iter().collect();
+    json_reply(StatusCode::OK, &json!(calls))
+}
