@@ -217,6 +217,18 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
                 .iter()
                 .any(|l| l["fields"]["message"] == "became the leader")
         );
+        let steps: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["span"]["name"] == "reconcile")
+            .collect();
+        assert!(
+            steps.iter().any(|l| l["fields"]["reason"] == "Published"),
+            "each step is logged: {log}"
+        );
+        for l in &steps {
+            assert_eq!(l["span"]["namespace"], "team-a", "{l}");
+            assert_eq!(l["span"]["request"], "first-lib", "{l}");
+        }
         // A replica killed without a goodbye: the other waits out the lease, then leads.
         let mut c = dev.controller("replica-c", &["--metrics-addr", "127.0.0.1:0"], &[]);
         std::thread::sleep(Duration::from_secs(1));

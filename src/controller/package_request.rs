@@ -233,6 +233,12 @@ impl<'a> Work<'a> {
             }
             note.truncate(cut);
         }
+        // Each event is a step of the request: logged too, inside the reconcile's span (which
+        // carries the request's namespace and name).
+        match type_ {
+            EventType::Normal => tracing::info!(reason, "{note}"),
+            EventType::Warning => tracing::warn!(reason, "{note}"),
+        }
         let event = Event {
             type_,
             reason: reason.into(),

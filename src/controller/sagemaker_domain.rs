@@ -319,6 +319,10 @@ impl Work<'_> {
     }
 
     async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
+        match type_ {
+            EventType::Normal => tracing::info!(reason, "{note}"),
+            EventType::Warning => tracing::warn!(reason, "{note}"),
+        }
         let event = Event {
             type_,
             reason: reason.into(),

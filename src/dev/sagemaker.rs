@@ -502,3 +502,103 @@ pub fn calls_reply(sm: &SageMaker) -> Response<Body> {
     let calls: HashMap<String, u64> = sm.calls().into_iter().collect();
     json_reply(StatusCode::OK, &json!(calls))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn call(sm: &SageMaker, op: &str, body: Value) -> (StatusCode, Value) {
+        let r = sm.handle(
+            &format!("SageMaker.{op}"),
+            Some("AWS4-HMAC-SHA256 Credential=AKID/20261123/eu-west-1/sagemaker/aws4_request"),
+            body.to_string().as_bytes(),
+        );
+        let status = r.status();
+        let bytes = r.into_body().collect().await.expect("body").to_bytes();
+        (status, serde_json::from_slice(&bytes).expect("json"))
+    }
+
+    #[tokio::test]
+    async fn domains_move_through_their_states_and_refuse_what_aws_refuses() {
+        let sm = SageMaker::new(Duration::from_millis(50));
+        let (status, out) = call(
+            &sm,
+            "CreateDomain",
+            json!({"DomainName": "d1", "AuthMode": "IAM",
+            "DefaultUserSettings": {"ExecutionRole": "arn:aws:iam::111122223333:role/x"},
+            "SubnetIds": ["subnet-1"], "VpcId": "vpc-1", "AppNetworkAccessType": "VpcOnly",
+            "KmsKeyId": "k1"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let arn = out["DomainArn"].as_str().expect("arn");
+        assert!(
+            arn.starts_with("arn:aws:sagemaker:eu-west-1:111122223333:domain/d-"),
+            "{arn}"
+        );
+        let id = arn.rsplit('/').next().expect("id").to_string();
+        assert_eq!(id.len(), 14);
+        assert!(
+            id[2..]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+            "{id}"
+        );
+        let (_, d) = call(&sm, "DescribeDomain", json!({"DomainId": id})).await;
+        assert_eq!(d["Status"], "Pending");
+        // Busy: no update until it is InService.
+        let (status, e) = call(
+            &sm,
+            "UpdateDomain",
+            json!({"DomainId": id, "AppNetworkAccessType": "PublicInternetOnly"}),
+        )
+        .await;
+        assert_eq!(
+            (status, e["__type"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("ResourceInUse"))
+        );
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let (_, d) = call(&sm, "DescribeDomain", json!({"DomainId": id})).await;
+        assert_eq!(d["Status"], "InService");
+        // The KMS key and the VPC cannot change in place.
+        for field in ["KmsKeyId", "VpcId"] {
+            let (status, e) = call(&sm, "UpdateDomain", json!({"DomainId": id, field: "x"})).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(e["__type"], "ValidationException");
+            assert!(e["message"].as_str().unwrap_or("").contains(field));
+        }
+        // Back to VpcOnly needs the subnets in the same call.
+        let (status, _) = call(
+            &sm,
+            "UpdateDomain",
+            json!({"DomainId": id, "AppNetworkAccessType": "PublicInternetOnly"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let (_, e) = call(
+            &sm,
+            "UpdateDomain",
+            json!({"DomainId": id, "AppNetworkAccessType": "VpcOnly"}),
+        )
+        .await;
+        assert_eq!(e["__type"], "ValidationException");
+        let (status, e) = call(&sm, "DescribeDomain", json!({"DomainId": "d-000000000000"})).await;
+        assert_eq!(
+            (status, e["__type"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("ResourceNotFound"))
+        );
+        // A running app blocks deletion and network changes.
+        call(&sm, "CreateApp", json!({"DomainId": id, "UserProfileName": "u", "AppType": "JupyterLab", "AppName": "default"})).await;
+        let (_, e) = call(&sm, "DeleteDomain", json!({"DomainId": id})).await;
+        assert_eq!(e["__type"], "ResourceInUse");
+        let (_, e) = call(
+            &sm,
+            "UpdateDomain",
+            json!({"DomainId": id, "AppNetworkAccessType": "VpcOnly", "SubnetIds": ["subnet-1"]}),
+        )
+        .await;
+        assert_eq!(e["__type"], "ResourceInUse");
+        assert_eq!(sm.calls()["UpdateDomain"], 6);
+    }
+}
