@@ -11,17 +11,11 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sagemaker::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sagemaker::types::{AppNetworkAccessType, AuthMode, DomainSettings, UserSettings};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-use common::dev::{Dev, http_get};
+use common::dev::Dev;
 
 fn calls(dev: &Dev) -> HashMap<String, u64> {
-    let (_, body) = http_get(&format!(
-        "{}/_emulator/sagemaker/calls",
-        dev.var("AWS_ENDPOINT_URL")
-    ));
-    serde_json::from_str(&body).unwrap_or_default()
+    common::aws::sagemaker_calls(dev.var("AWS_ENDPOINT_URL"))
 }
 
 fn total(c: &HashMap<String, u64>) -> u64 {
@@ -37,19 +31,7 @@ async fn main() {
     let dev = tokio::task::spawn_blocking(|| Dev::start("bench-domains", &["--no-controller"]))
         .await
         .expect("join");
-    let sm = aws_sdk_sagemaker::Client::from_conf(
-        aws_sdk_sagemaker::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(dev.var("AWS_ENDPOINT_URL"))
-            .credentials_provider(Credentials::new("AKIDBENCH", "bench", None, None, "bench"))
-            .http_client(
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(Provider::Rustls(CryptoMode::Ring))
-                    .build_https(),
-            )
-            .build(),
-    );
+    let sm = common::aws::sagemaker(dev.var("AWS_ENDPOINT_URL"));
     let mut yaml = String::new();
     for i in 0..n {
         let out = sm

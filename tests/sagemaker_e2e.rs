@@ -8,44 +8,21 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sagemaker::Client;
-use aws_sdk_sagemaker::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sagemaker::types::{
     AppNetworkAccessType, AppType, AuthMode, DomainSettings, DomainSettingsForUpdate, UserSettings,
 };
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-use common::dev::{Dev, http_get};
+use common::dev::Dev;
 use serde_json::Value;
 
 const KEY_1: &str = "arn:aws:kms:us-east-1:111122223333:key/11111111-1111-1111-1111-111111111111";
 const KEY_2: &str = "arn:aws:kms:us-east-1:111122223333:key/22222222-2222-2222-2222-222222222222";
 
 fn sdk(dev: &Dev) -> Client {
-    let config = aws_sdk_sagemaker::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(dev.var("AWS_ENDPOINT_URL"))
-        .credentials_provider(Credentials::new(
-            "AKIDTEST",
-            "not-a-secret",
-            None,
-            None,
-            "test",
-        ))
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(Provider::Rustls(CryptoMode::Ring))
-                .build_https(),
-        )
-        .build();
-    Client::from_conf(config)
+    common::aws::sagemaker(dev.var("AWS_ENDPOINT_URL"))
 }
 
 fn calls(dev: &Dev) -> HashMap<String, u64> {
-    let (_, body) = http_get(&format!(
-        "{}/_emulator/sagemaker/calls",
-        dev.var("AWS_ENDPOINT_URL")
-    ));
-    serde_json::from_str(&body).unwrap_or_default()
+    common::aws::sagemaker_calls(dev.var("AWS_ENDPOINT_URL"))
 }
 
 fn count(c: &HashMap<String, u64>, op: &str) -> u64 {

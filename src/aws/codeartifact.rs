@@ -75,14 +75,12 @@ impl PublishError {
     }
 }
 
-fn classify<E: ProvideErrorMetadata, R>(
-    action: &'static str,
-    resource: String,
-    e: SdkError<E, R>,
-) -> PublishError {
-    let code = e.code().unwrap_or("").to_string();
-    let message = e.message().unwrap_or("").to_string();
-    match code.as_str() {
+fn classify<E, R>(action: &'static str, resource: String, e: SdkError<E, R>) -> PublishError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e.code().unwrap_or("") {
         "AccessDeniedException" => PublishError::AccessDenied {
             action,
             resource,
@@ -94,26 +92,12 @@ fn classify<E: ProvideErrorMetadata, R>(
         },
         "ResourceNotFoundException" => PublishError::NotFound { action, resource },
         _ => {
-            let retryable = matches!(
-                code.as_str(),
-                "ThrottlingException" | "InternalServerException" | "ServiceUnavailableException"
-            ) || matches!(
-                e,
-                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
-            );
+            let f = super::failure(&e);
             PublishError::Aws {
                 action,
-                code: if code.is_empty() {
-                    "NoErrorCode".into()
-                } else {
-                    code
-                },
-                message: if message.is_empty() {
-                    format!("{e}")
-                } else {
-                    message
-                },
-                retryable,
+                code: f.code,
+                message: f.message,
+                retryable: f.retryable,
             }
         }
     }

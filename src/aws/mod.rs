@@ -40,3 +40,44 @@ pub async fn sdk_config(
     }
     loader.load().await
 }
+
+/// What any SDK error comes down to: AWS's error code (`NoErrorCode` when there was none, as for
+/// a timeout), its message (or the SDK's own description), and whether trying again later may
+/// help (throttling, a 5xx, the network).
+pub struct AwsFailure {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+pub fn failure<E, R>(e: &aws_sdk_codeartifact::error::SdkError<E, R>) -> AwsFailure
+where
+    E: aws_sdk_codeartifact::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_codeartifact::error::{ProvideErrorMetadata, SdkError};
+    let code = e.code().unwrap_or("").to_string();
+    let message = e.message().unwrap_or("").to_string();
+    let retryable = matches!(
+        code.as_str(),
+        "ThrottlingException"
+            | "Throttling"
+            | "InternalServerException"
+            | "InternalFailure"
+            | "ServiceUnavailableException"
+            | "ServiceUnavailable"
+    ) || matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_));
+    AwsFailure {
+        code: if code.is_empty() {
+            "NoErrorCode".into()
+        } else {
+            code
+        },
+        message: if message.is_empty() {
+            e.to_string()
+        } else {
+            message
+        },
+        retryable,
+    }
+}

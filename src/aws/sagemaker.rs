@@ -67,14 +67,12 @@ impl SageMakerError {
     }
 }
 
-fn classify<E: ProvideErrorMetadata, R>(
-    action: &'static str,
-    resource: &str,
-    e: SdkError<E, R>,
-) -> SageMakerError {
-    let code = e.code().unwrap_or("").to_string();
-    let message = e.message().unwrap_or("").to_string();
-    match code.as_str() {
+fn classify<E, R>(action: &'static str, resource: &str, e: SdkError<E, R>) -> SageMakerError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e.code().unwrap_or("") {
         "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => {
             SageMakerError::AccessDenied {
                 action,
@@ -85,27 +83,21 @@ fn classify<E: ProvideErrorMetadata, R>(
             action,
             resource: resource.to_string(),
         },
-        "ResourceInUse" => SageMakerError::InUse { action, message },
-        "ValidationException" => SageMakerError::Invalid { action, message },
+        "ResourceInUse" => SageMakerError::InUse {
+            action,
+            message: e.message().unwrap_or("").to_string(),
+        },
+        "ValidationException" => SageMakerError::Invalid {
+            action,
+            message: e.message().unwrap_or("").to_string(),
+        },
         _ => {
-            let retryable =
-                matches!(
-                    code.as_str(),
-                    "ThrottlingException" | "Throttling" | "InternalFailure" | "ServiceUnavailable"
-                ) || matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_));
+            let f = super::failure(&e);
             SageMakerError::Aws {
                 action,
-                code: if code.is_empty() {
-                    "NoErrorCode".into()
-                } else {
-                    code
-                },
-                message: if message.is_empty() {
-                    format!("{e}")
-                } else {
-                    message
-                },
-                retryable,
+                code: f.code,
+                message: f.message,
+                retryable: f.retryable,
             }
         }
     }

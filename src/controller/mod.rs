@@ -7,6 +7,7 @@
 //! `error_policy` that backs off.
 
 pub mod advisories;
+pub mod error;
 pub mod fairness;
 pub mod kstatus;
 pub mod leader;
@@ -113,6 +114,52 @@ pub struct Context {
     pub fault: Option<String>,
     pub sagemaker: sagemaker_domain::SageMakerClients,
     pub default_resync: Duration,
+}
+
+/// Records an event on `reference` and logs it (inside the reconcile's span, which names the
+/// object): each event is one step a user can follow.
+pub async fn record(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: kube::runtime::events::EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    use kube::runtime::events::{Event, EventType};
+    match type_ {
+        EventType::Normal => tracing::info!(reason, "{note}"),
+        EventType::Warning => tracing::warn!(reason, "{note}"),
+    }
+    // The Events API takes at most 1 kB of note.
+    let note: String = note.chars().take(1000).collect();
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, reference).await {
+        tracing::warn!(error = %e, reason, "could not record an event");
+    }
+}
+
+/// Replaces `obj`'s status, guarded by the resourceVersion it carries: a write that raced
+/// another (an approver's, a stale cache's) fails with 409 and the reconcile starts again.
+pub async fn write_status<K>(api: &Api<K>, obj: &K) -> Result<K, kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    api.replace_status(
+        &obj.name_any(),
+        &kube::api::PostParams {
+            field_manager: Some(CONTROLLER_NAME.into()),
+            ..kube::api::PostParams::default()
+        },
+        obj,
+    )
+    .await
 }
 
 /// The shutdown signal the runtime listens to: set to `true` once.

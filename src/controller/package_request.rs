@@ -9,15 +9,16 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tracing::Instrument;
 
 use super::Context;
+use super::error::Error;
 use super::kstatus::{Progress, set_phase};
 use super::target::PublishFile;
 use crate::api::conditions::{ConditionStatus, find_condition, set_condition, types};
@@ -37,52 +38,6 @@ pub const FINALIZER: &str = "airlock.dev/deletion-policy";
 pub const MAX_LISTED_FINDINGS: usize = 20;
 /// Re-checked against advisories this often when the policy does not say.
 const DEFAULT_RESCAN: Duration = Duration::from_secs(24 * 3600);
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("the Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
-    /// Already recorded in status and an event; retried with back-off.
-    #[error("{reason}: {message}")]
-    Retry {
-        reason: &'static str,
-        message: String,
-        failures: u32,
-    },
-    #[error("a PackageRequest without a namespace")]
-    NoNamespace,
-}
-
-impl Error {
-    /// The reason word for metrics.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Error::Kube(kube::Error::Api(e)) if e.code == 409 => "Conflict",
-            Error::Kube(_) => "KubernetesApiError",
-            Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
-                _ => "FinalizerError",
-            },
-            Error::Retry { reason, .. } => reason,
-            Error::NoNamespace => "NoNamespace",
-        }
-    }
-
-    fn failures(&self) -> u32 {
-        match self {
-            Error::Retry { failures, .. } => *failures,
-            Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.failures(),
-                _ => 1,
-            },
-            _ => 0,
-        }
-    }
-}
 
 /// What makes a request worth reconciling again: its spec, its finalizers and deletion, and an
 /// approver's decision — not the controller's own progress writes.
@@ -111,9 +66,7 @@ pub fn error_policy(req: Arc<PackageRequest>, err: &Error, ctx: Arc<Context>) ->
     ctx.metrics.error(err.reason());
     match err {
         // Someone wrote meanwhile (an approver, or our own write racing the cache): read again.
-        Error::Kube(kube::Error::Api(e)) if e.code == 409 => {
-            Action::requeue(Duration::from_millis(500))
-        }
+        e if e.is_conflict() => Action::requeue(Duration::from_millis(500)),
         Error::Retry { .. } | Error::Finalizer(_) => {
             let wait = backoff(err.failures().max(1));
             tracing::warn!(namespace = req.namespace().unwrap_or_default(), request = %req.name_any(), error = %err, retry_in = ?wait, "reconcile failed");
@@ -207,48 +160,13 @@ impl<'a> Work<'a> {
         if self.obj.status.as_ref() == Some(&self.saved) {
             return Ok(false);
         }
-        let name = self.obj.name_any();
-        let saved = self
-            .api
-            .replace_status(
-                &name,
-                &PostParams {
-                    field_manager: Some(super::CONTROLLER_NAME.into()),
-                    ..PostParams::default()
-                },
-                &self.obj,
-            )
-            .await?;
-        self.obj = saved;
+        self.obj = super::write_status(self.api, &self.obj).await?;
         self.saved = self.obj.status.clone().unwrap_or_default();
         Ok(true)
     }
 
     async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
-        let mut note = note;
-        if note.len() > 1000 {
-            let mut cut = 1000;
-            while !note.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            note.truncate(cut);
-        }
-        // Each event is a step of the request: logged too, inside the reconcile's span (which
-        // carries the request's namespace and name).
-        match type_ {
-            EventType::Normal => tracing::info!(reason, "{note}"),
-            EventType::Warning => tracing::warn!(reason, "{note}"),
-        }
-        let event = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: action.into(),
-            secondary: None,
-        };
-        if let Err(e) = self.ctx.recorder.publish(&event, &self.reference).await {
-            tracing::warn!(error = %e, reason, "could not record an event");
-        }
+        super::record(self.ctx, &self.reference, type_, reason, action, note).await;
     }
 
     /// Records a failure: retried with back-off when `retryable`, else `Stalled` with the reason.

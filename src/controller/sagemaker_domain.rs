@@ -10,15 +10,16 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
 use super::Context;
+use super::error::Error;
 use super::kstatus::{Progress, set_progress};
 use crate::api::conditions::{ConditionStatus, set_condition, types};
 use crate::api::sagemaker_domain::{
@@ -31,34 +32,6 @@ use crate::aws::sagemaker::{DomainUpdate, DomainView, Domains, NewDomain, SageMa
 pub const FINALIZER: &str = "airlock.dev/domain-deletion-policy";
 /// How often a domain SageMaker is changing is looked at again.
 const POLL: Duration = Duration::from_secs(2);
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("the Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
-    #[error(transparent)]
-    SageMaker(#[from] SageMakerError),
-    #[error("a SageMakerDomain without a namespace")]
-    NoNamespace,
-}
-
-impl Error {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Error::Kube(kube::Error::Api(e)) if e.code == 409 => "Conflict",
-            Error::Kube(_) => "KubernetesApiError",
-            Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
-                _ => "FinalizerError",
-            },
-            Error::SageMaker(e) => e.reason(),
-            Error::NoNamespace => "NoNamespace",
-        }
-    }
-}
 
 /// SageMaker clients by region.
 pub struct SageMakerClients {
@@ -99,11 +72,10 @@ pub fn trigger_hash(d: &SageMakerDomain) -> Option<u64> {
 pub fn error_policy(d: Arc<SageMakerDomain>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.error(err.reason());
     tracing::warn!(namespace = d.namespace().unwrap_or_default(), domain = %d.name_any(), error = %err, "reconcile failed");
-    match err {
-        Error::Kube(kube::Error::Api(e)) if e.code == 409 => {
-            Action::requeue(Duration::from_millis(500))
-        }
-        _ => Action::requeue(Duration::from_secs(10)),
+    if err.is_conflict() {
+        Action::requeue(Duration::from_millis(500))
+    } else {
+        Action::requeue(Duration::from_secs(10))
     }
 }
 
@@ -302,42 +274,21 @@ impl Work<'_> {
         if self.obj.status.as_ref() == Some(&self.saved) {
             return Ok(false);
         }
-        let saved = self
-            .api
-            .replace_status(
-                &self.obj.name_any(),
-                &PostParams {
-                    field_manager: Some(super::CONTROLLER_NAME.into()),
-                    ..PostParams::default()
-                },
-                &self.obj,
-            )
-            .await?;
-        self.obj = saved;
+        self.obj = super::write_status(self.api, &self.obj).await?;
         self.saved = self.obj.status.clone().unwrap_or_default();
         Ok(true)
     }
 
     async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
-        match type_ {
-            EventType::Normal => tracing::info!(reason, "{note}"),
-            EventType::Warning => tracing::warn!(reason, "{note}"),
-        }
-        let event = Event {
+        super::record(
+            self.ctx,
+            &self.obj.object_ref(&()),
             type_,
-            reason: reason.into(),
-            note: Some(note.chars().take(1000).collect()),
-            action: action.into(),
-            secondary: None,
-        };
-        if let Err(e) = self
-            .ctx
-            .recorder
-            .publish(&event, &self.obj.object_ref(&()))
-            .await
-        {
-            tracing::warn!(error = %e, reason, "could not record an event");
-        }
+            reason,
+            action,
+            note,
+        )
+        .await;
     }
 
     /// A phase change, with an event when it is new.
@@ -699,7 +650,7 @@ async fn cleanup(d: &SageMakerDomain, ctx: &Context) -> Result<Action, Error> {
         .domain_id
         .clone()
         .or(d.status.as_ref().and_then(|s| s.domain_id.clone()));
-    let recorder_ref = d.object_ref(&());
+    let reference = d.object_ref(&());
     let note = match (d.spec.deletion_policy, id) {
         (DomainDeletionPolicy::Delete, Some(id)) => {
             let sm = ctx.sagemaker.get(&d.spec.region).await;
@@ -713,14 +664,15 @@ async fn cleanup(d: &SageMakerDomain, ctx: &Context) -> Result<Action, Error> {
         (_, Some(id)) => format!("SageMaker domain {id} left as it is (deletionPolicy Retain)"),
         (_, None) => "no domain was ever created or adopted".into(),
     };
-    let event = Event {
-        type_: EventType::Normal,
-        reason: "DeletionPolicyApplied".into(),
-        note: Some(note),
-        action: "Delete".into(),
-        secondary: None,
-    };
-    let _ = ctx.recorder.publish(&event, &recorder_ref).await;
+    super::record(
+        ctx,
+        &reference,
+        EventType::Normal,
+        "DeletionPolicyApplied",
+        "Delete",
+        note,
+    )
+    .await;
     Ok(Action::await_change())
 }
 

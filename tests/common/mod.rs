@@ -1,5 +1,6 @@
 //! Shared test fixtures: archive builders and a fixture registry.
 
 pub mod archives;
+pub mod aws;
 pub mod dev;
 pub mod registry;
