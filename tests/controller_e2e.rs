@@ -397,3 +397,97 @@ async fn deletion_applies_the_policy_and_a_new_advisory_quarantines() {
     .await
     .expect("join");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codeartifact_repositories_get_the_package_its_origin_control_and_the_deletion_policy() {
+    use aws_sdk_codeartifact::types::{
+        AllowPublish, AllowUpstream, PackageFormat, PackageVersionStatus,
+    };
+    let (reg, dev) = start("codeartifact", &[]).await;
+    fixture_wheel(&reg, "tidy-lib", "1.0.0");
+    // The starter repository pypi-approved (policy default, blockUpstream, deletionPolicy Unlist).
+    let dev = tokio::task::spawn_blocking(move || {
+        dev.apply(&request(
+            "into-ca",
+            "pypi",
+            "tidy-lib",
+            "1.0.0",
+            "pypi-approved",
+        ));
+        let r = dev.wait_phase("team-a", "into-ca", "Published");
+        let endpoint = r["status"]["publication"]["endpoint"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            endpoint.starts_with(dev.var("AWS_ENDPOINT_URL")),
+            "{endpoint}"
+        );
+        dev
+    })
+    .await
+    .expect("join");
+    let ca = common::aws::codeartifact(dev.var("AWS_ENDPOINT_URL"));
+    let version = |ca: aws_sdk_codeartifact::Client| async move {
+        ca.describe_package_version()
+            .domain("airlock")
+            .repository("pypi-approved")
+            .format(PackageFormat::Pypi)
+            .package("tidy-lib")
+            .package_version("1.0.0")
+            .send()
+            .await
+            .expect("the version is in CodeArtifact")
+            .package_version()
+            .and_then(|v| v.status().cloned())
+    };
+    assert_eq!(
+        version(ca.clone()).await,
+        Some(PackageVersionStatus::Published)
+    );
+    let package = ca
+        .describe_package()
+        .domain("airlock")
+        .repository("pypi-approved")
+        .format(PackageFormat::Pypi)
+        .package("tidy-lib")
+        .send()
+        .await
+        .expect("package");
+    let r = package
+        .package()
+        .and_then(|p| p.origin_configuration())
+        .and_then(|o| o.restrictions())
+        .expect("origin controls set");
+    assert_eq!(
+        (r.publish(), r.upstream()),
+        (&AllowPublish::Allow, &AllowUpstream::Block)
+    );
+    let dev = tokio::task::spawn_blocking(move || {
+        let out = dev.kubectl(
+            &[
+                "delete",
+                "pkgreq",
+                "into-ca",
+                "-n",
+                "team-a",
+                "--timeout=30s",
+            ],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dev
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        version(ca).await,
+        Some(PackageVersionStatus::Unlisted),
+        "deletionPolicy Unlist"
+    );
+    drop(dev);
+}
