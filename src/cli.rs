@@ -353,10 +353,10 @@ fn controller(args: ControllerCommand) -> ExitCode {
             },
             default_resync: args.resync_period,
             metrics_addr: args.metrics_addr,
+            identity: args.identity.clone().unwrap_or_else(default_identity),
             lease: (!args.no_leader_election).then(|| crate::controller::LeaseSettings {
                 namespace: args.lease_namespace.clone(),
                 name: args.lease_name.clone(),
-                identity: args.identity.clone().unwrap_or_else(default_identity),
                 duration: args.lease_duration,
                 retry: args.lease_retry,
             }),

@@ -115,7 +115,12 @@ async fn a_controller_killed_mid_publish_publishes_exactly_once_after_restart() 
             "{before}"
         );
 
-        let mut steady = dev.controller("steady", &["--metrics-addr", "127.0.0.1:0"], &[]);
+        // A single replica may run without leader election.
+        let mut steady = dev.controller(
+            "steady",
+            &["--metrics-addr", "127.0.0.1:0", "--no-leader-election"],
+            &[],
+        );
         let r = dev.wait_phase("team-a", "tidy-lib", "Published");
         let msg = r["status"]["conditions"].to_string();
         assert!(msg.contains("0 new file(s), 1 already there"), "{msg}");

@@ -62,6 +62,8 @@ pub struct Settings {
     /// How often a SageMakerDomain is compared with AWS when its spec does not say.
     pub default_resync: Duration,
     pub metrics_addr: SocketAddr,
+    /// This replica's name: in the Lease and in the events it records.
+    pub identity: String,
     /// `None` runs without leader election (one replica only).
     pub lease: Option<LeaseSettings>,
     /// Fault injection for the crash-recovery tests: `exit-after-publish` exits the process right
@@ -93,7 +95,6 @@ impl AwsSettings {
 pub struct LeaseSettings {
     pub namespace: String,
     pub name: String,
-    pub identity: String,
     pub duration: Duration,
     pub retry: Duration,
 }
@@ -165,10 +166,12 @@ where
 /// The shutdown signal the runtime listens to: set to `true` once.
 pub type Shutdown = watch::Receiver<bool>;
 
+/// Resolves once `stop` turns true; never, if its sender is gone without saying so (as the
+/// lease-lost signal's is when there is no leader election).
 async fn stopped(mut stop: Shutdown) {
     while !*stop.borrow() {
         if stop.changed().await.is_err() {
-            return;
+            futures::future::pending::<()>().await;
         }
     }
 }
@@ -201,7 +204,7 @@ pub async fn run(
         leader::LeaderElection::new(
             Api::<Lease>::namespaced(client.clone(), &l.namespace),
             &l.name,
-            &l.identity,
+            &settings.identity,
             l.duration,
             l.retry,
         )
@@ -334,7 +337,7 @@ async fn run_controllers(
             client.clone(),
             Reporter {
                 controller: CONTROLLER_NAME.into(),
-                instance: settings.lease.as_ref().map(|l| l.identity.clone()),
+                instance: Some(settings.identity.clone()),
             },
         ),
         resolver,

@@ -168,10 +168,10 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
             },
             default_resync: std::time::Duration::from_secs(300),
             metrics_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            identity: format!("airlock-dev-{}", std::process::id()),
             lease: Some(crate::controller::LeaseSettings {
                 namespace: "default".into(),
                 name: "airlock-controller".into(),
-                identity: format!("airlock-dev-{}", std::process::id()),
                 duration: std::time::Duration::from_secs(15),
                 retry: std::time::Duration::from_secs(2),
             }),

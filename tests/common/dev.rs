@@ -191,7 +191,7 @@ impl Dev {
 
     /// An `airlock controller` against this environment's API server, sharing its built-in
     /// repository and cache (the data directory).
-    pub fn controller(&self, identity: &str, extra: &[&str], envs: &[(&str, &str)]) -> Child {
+    pub fn controller(&self, identity: &str, extra: &[&str], envs: &[(&str, &str)]) -> Proc {
         let mut c = Command::new(airlock_bin());
         c.args(["controller", "--data-dir"])
             .arg(&self.dir)
@@ -218,7 +218,7 @@ impl Dev {
         for (k, v) in envs {
             c.env(k, v);
         }
-        c.spawn().expect("airlock controller starts")
+        Proc(c.spawn().expect("airlock controller starts"))
     }
 
     pub fn lease_holder(&self) -> Option<String> {
@@ -230,6 +230,31 @@ impl Dev {
 impl Drop for Dev {
     fn drop(&mut self) {
         terminate(&mut self.child);
+    }
+}
+
+/// A child process killed when dropped, so a failing test leaves nothing running.
+pub struct Proc(pub Child);
+
+impl std::ops::Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
