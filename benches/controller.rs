@@ -104,12 +104,10 @@ async fn main() {
     }
     let created = started.elapsed();
     let mut peak_kib = 0;
-    let mut first_done: BTreeMap<&str, Duration> = BTreeMap::new();
     loop {
         peak_kib = peak_kib.max(proc_status(pid, "VmHWM:").unwrap_or(0));
         let list = api.list(&ListParams::default()).await.expect("list");
         let mut phases: BTreeMap<String, usize> = BTreeMap::new();
-        let mut done = [0usize; 2];
         for r in &list.items {
             let phase = r
                 .status
@@ -117,17 +115,7 @@ async fn main() {
                 .and_then(|s| s.phase)
                 .map(|p| format!("{p:?}"))
                 .unwrap_or_else(|| "None".into());
-            if phase == "Published" {
-                done[usize::from(
-                    r.spec.ecosystem == airlock::api::package_request::Ecosystem::Npm,
-                )] += 1;
-            }
             *phases.entry(phase).or_default() += 1;
-        }
-        for (i, eco) in ["pypi", "npm"].into_iter().enumerate() {
-            if done[i] > 0 {
-                first_done.entry(eco).or_insert_with(|| started.elapsed());
-            }
         }
         if phases.get("Published") == Some(&REQUESTS) {
             break;
@@ -151,7 +139,6 @@ async fn main() {
         total.as_secs_f64(),
         REQUESTS as f64 / total.as_secs_f64()
     );
-    println!("  first Published: {first_done:?}");
     println!("  controller peak RSS {:.1} MiB", peak_kib as f64 / 1024.0);
     println!(
         "  idle CPU over 10 s after: {:.2}% of one core",

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -30,6 +30,8 @@ use crate::aws::sagemaker::{DomainUpdate, DomainView, Domains, NewDomain, SageMa
 
 /// Held until the deletion policy has been applied.
 pub const FINALIZER: &str = "airlock.dev/domain-deletion-policy";
+/// Seconds between `lastSyncTime` writes when nothing else changed.
+const LAST_SYNC_REFRESH: i64 = 60;
 /// How often a domain SageMaker is changing is looked at again.
 const POLL: Duration = Duration::from_secs(2);
 
@@ -273,6 +275,18 @@ impl Work<'_> {
     async fn save(&mut self) -> Result<bool, Error> {
         if self.obj.status.as_ref() == Some(&self.saved) {
             return Ok(false);
+        }
+        // A resync that found nothing new moves only lastSyncTime: written at most once a minute,
+        // so short resync periods do not turn into a status write per resync.
+        if let Some(current) = &self.obj.status {
+            let mut same = current.clone();
+            same.last_sync_time = self.saved.last_sync_time.clone();
+            let fresh = self.saved.last_sync_time.as_ref().is_some_and(|t| {
+                Timestamp::now().duration_since(t.0) < SignedDuration::from_secs(LAST_SYNC_REFRESH)
+            });
+            if same == self.saved && fresh {
+                return Ok(false);
+            }
         }
         self.obj = super::write_status(self.api, &self.obj).await?;
         self.saved = self.obj.status.clone().unwrap_or_default();
