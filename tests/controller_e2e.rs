@@ -491,3 +491,66 @@ async fn codeartifact_repositories_get_the_package_its_origin_control_and_the_de
     );
     drop(dev);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_outages_back_off_and_recover_and_a_missing_version_stalls() {
+    let (reg, dev) = start("retry", &[]).await;
+    // Five 503s: more than one fetch's own retries (4 attempts), so the request fails once.
+    reg.add_pypi_file(
+        "flaky-lib",
+        "flaky_lib-1.0.0-py3-none-any.whl",
+        archives::wheel("flaky-lib", "1.0.0", "X = 1\n"),
+        Fault {
+            fail_first: 5,
+            ..Fault::default()
+        },
+        json!({}),
+    );
+    fixture_wheel(&reg, "tidy-lib", "1.0.0");
+    tokio::task::spawn_blocking(move || {
+        dev.apply(&request("flaky-lib", "pypi", "flaky-lib", "1.0.0", "local"));
+        let r = dev.wait_phase("team-a", "flaky-lib", "Failed");
+        assert_eq!(
+            kstatus(&r),
+            "InProgress",
+            "a retried failure is still in progress"
+        );
+        assert_eq!(condition(&r, "Reconciling")["reason"], "DownloadFailed");
+        assert_eq!(condition(&r, "Stalled")["status"], "False");
+        let msg = condition(&r, "Reconciling")["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            msg.contains("attempt 1 failed") && msg.contains("retrying in 5s"),
+            "{msg}"
+        );
+        let r = dev.wait_phase("team-a", "flaky-lib", "Published");
+        assert!(r["status"].get("failures").is_none(), "reset on success");
+        assert!(
+            dev.event_reasons("team-a", "flaky-lib")
+                .iter()
+                .any(|r| r == "DownloadFailed")
+        );
+
+        // A version the registry does not have: retrying cannot help.
+        dev.apply(&request("no-such", "pypi", "tidy-lib", "9.9.9", "local"));
+        let r = dev.wait_for(
+            "team-a",
+            "no-such",
+            Duration::from_secs(30),
+            "stalled",
+            |r| condition(r, "Stalled")["status"] == "True",
+        );
+        assert_eq!(r["status"]["phase"], "Failed");
+        assert_eq!(kstatus(&r), "Failed");
+        assert_eq!(condition(&r, "Stalled")["reason"], "VersionNotFound");
+        let msg = condition(&r, "Stalled")["message"].as_str().unwrap_or("");
+        assert!(
+            msg.contains("9.9.9") && msg.contains("1.0.0"),
+            "names the versions there are: {msg}"
+        );
+    })
+    .await
+    .expect("join");
+}
