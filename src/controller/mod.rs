@@ -365,6 +365,7 @@ async fn run_controllers(
     let by_repo = requests.clone();
     let by_policy = requests.clone();
     let repos_for_policy = repositories.clone();
+    let requests_ready = requests.clone();
     let controller = Controller::for_stream(requests_stream, requests)
         // Bounded by the pipeline slots instead, so the limit can be fair between ecosystems.
         .with_config(controller::Config::default().concurrency(0))
@@ -381,6 +382,7 @@ async fn run_controllers(
                 .collect::<Vec<_>>()
         })
         .graceful_shutdown_on(stopped(stop.clone()));
+    let stop_deadline = stop.clone();
 
     // SageMaker domains: resynced on a timer, and on changes to their spec.
     let domains_api = Api::<SageMakerDomain>::all(client.clone());
@@ -390,6 +392,7 @@ async fn run_controllers(
         .reflect(domains_writer)
         .applied_objects()
         .predicate_filter(sagemaker_domain::trigger_hash, Default::default());
+    let domains_ready = domains.clone();
     let domain_controller = Controller::for_stream(domains_stream, domains)
         .with_config(
             controller::Config::default().concurrency(settings.concurrency.max(1) as u16 * 4),
@@ -407,9 +410,14 @@ async fn run_controllers(
         });
     let repos_ready = repositories.clone();
     let policies_ready = policies.clone();
+    let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let synced_flag = synced.clone();
     tokio::spawn(async move {
         let _ = repos_ready.wait_until_ready().await;
         let _ = policies_ready.wait_until_ready().await;
+        let _ = requests_ready.wait_until_ready().await;
+        let _ = domains_ready.wait_until_ready().await;
+        synced_flag.store(true, std::sync::atomic::Ordering::Relaxed);
         tracing::info!("caches synced");
     });
     let request_controller = controller
@@ -423,7 +431,23 @@ async fn run_controllers(
                 tracing::debug!(error = %e, "reconcile did not finish");
             }
         });
-    futures::join!(request_controller, domain_controller);
-    tracing::info!("controller stopped");
+    let controllers = async {
+        futures::join!(request_controller, domain_controller);
+    };
+    // A stop that comes before the caches have synced finds nothing in flight, but the
+    // controllers would wait for a sync their stopped watches can no longer bring: return then.
+    // Otherwise in-flight reconciles get the grace period to finish.
+    let deadline = async {
+        stopped(stop_deadline).await;
+        if !synced.load(std::sync::atomic::Ordering::Relaxed) {
+            return "before the caches synced";
+        }
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        "with reconciles still running after 20s"
+    };
+    tokio::select! {
+        _ = controllers => tracing::info!("controller stopped"),
+        why = deadline => tracing::warn!("controller stopped {why}"),
+    }
     Ok(())
 }
