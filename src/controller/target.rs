@@ -109,13 +109,12 @@ impl Targets {
             let builtin = self.builtin(&repo_name)?;
             let store = builtin.store.clone();
             let (name, version) = (name.to_string(), version.to_string());
-            let files: Vec<(PathBuf, String, FileKind, Option<String>)> = files
+            let files: Vec<(PathBuf, String, Option<String>)> = files
                 .iter()
                 .map(|f| {
                     (
                         f.path.clone(),
                         f.filename.clone(),
-                        f.kind,
                         f.requires_python.clone(),
                     )
                 })
@@ -123,7 +122,7 @@ impl Targets {
             // Hashing and copying into the store is blocking file I/O.
             let created = tokio::task::spawn_blocking(move || -> Result<usize, TargetError> {
                 let mut created = 0;
-                for (path, filename, kind, requires_python) in &files {
+                for (path, filename, requires_python) in &files {
                     let published = match ecosystem {
                         Ecosystem::Pypi => store.publish_pypi(
                             &name,
@@ -138,7 +137,6 @@ impl Targets {
                                     message: e.to_string(),
                                     retryable: false,
                                 })?;
-                            let _ = kind;
                             store.publish_npm(&manifest, path)
                         }
                     }
@@ -271,26 +269,14 @@ impl Targets {
         let format = format_of(ecosystem);
         let result = match policy {
             DeletionPolicy::Retain => Ok(()),
-            DeletionPolicy::Unlist => {
+            DeletionPolicy::Unlist | DeletionPolicy::Archive => {
+                let status = if policy == DeletionPolicy::Unlist {
+                    PackageVersionStatus::Unlisted
+                } else {
+                    PackageVersionStatus::Archived
+                };
                 publisher
-                    .set_status(
-                        &target,
-                        format,
-                        name,
-                        version,
-                        PackageVersionStatus::Unlisted,
-                    )
-                    .await
-            }
-            DeletionPolicy::Archive => {
-                publisher
-                    .set_status(
-                        &target,
-                        format,
-                        name,
-                        version,
-                        PackageVersionStatus::Archived,
-                    )
+                    .set_status(&target, format, name, version, status)
                     .await
             }
             DeletionPolicy::Dispose => publisher.dispose(&target, format, name, version).await,
