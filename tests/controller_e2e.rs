@@ -554,3 +554,20 @@ async fn upstream_outages_back_off_and_recover_and_a_missing_version_stalls() {
     .await
     .expect("join");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_change_re_decides_the_requests_it_judges() {
+    let (reg, dev) = start("policy-change", &[]).await;
+    fixture_npm(&reg, "odd-licence", "1.0.0", "WTFPL");
+    tokio::task::spawn_blocking(move || {
+        dev.apply(&request("odd-licence", "npm", "odd-licence", "1.0.0", "local"));
+        dev.wait_phase("team-a", "odd-licence", "AwaitingApproval");
+        // The security team allows the licence: the ScanPolicy watch re-decides the request.
+        dev.apply("apiVersion: airlock.dev/v1alpha1\nkind: ScanPolicy\nmetadata: {name: e2e}\nspec:\n  approvalMode: OnFindings\n  licenses: {allow: [MIT, Apache-2.0, WTFPL], otherwise: Review}\n  rescanInterval: 1s\n");
+        let r = dev.wait_phase("team-a", "odd-licence", "Published");
+        assert_eq!(condition(&r, "Approved")["reason"], "PolicyApproved");
+        assert_eq!(r["status"]["decision"]["decidedBy"], "Policy");
+    })
+    .await
+    .expect("join");
+}
