@@ -460,17 +460,11 @@ async fn apply(
             url: f.url.to_string(),
             size: fetched.size,
             sha256: fetched.sha256.clone(),
-            integrity: f.digests.sha512.as_ref().map(|hex_digest| {
-                use base64::Engine;
-                let bytes: Vec<u8> = (0..hex_digest.len())
-                    .step_by(2)
-                    .filter_map(|i| u8::from_str_radix(hex_digest.get(i..i + 2)?, 16).ok())
-                    .collect();
-                format!(
-                    "sha512-{}",
-                    base64::engine::general_purpose::STANDARD.encode(bytes)
-                )
-            }),
+            integrity: f
+                .digests
+                .sha512
+                .as_deref()
+                .map(crate::pipeline::resolve::sha512_integrity),
             upload_time: f
                 .upload_time
                 .as_deref()

@@ -18,6 +18,7 @@ use crate::api::package_request::Ecosystem;
 
 pub use core_metadata::CoreMetadata;
 pub use npm::document_path as npm_document_path;
+pub use npm::sha512_integrity;
 pub use pypi::parse_filename as parse_pypi_filename;
 
 /// Where packages come from. Mirrors and test registries change the URLs; every host a file may

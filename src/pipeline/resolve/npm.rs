@@ -21,6 +21,19 @@ pub fn document_path(name: &str) -> String {
     name.replace('/', "%2f")
 }
 
+/// The SRI `integrity` string (`sha512-<base64>`) of a hex SHA-512 digest: the inverse of
+/// [`parse_integrity`].
+pub fn sha512_integrity(sha512_hex: &str) -> String {
+    let bytes: Vec<u8> = (0..sha512_hex.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(sha512_hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
 /// `sha512-<base64>` (and `sha1-…`) from an SRI `integrity` string, as hex.
 pub fn parse_integrity(integrity: &str) -> (Option<String>, Option<String>) {
     let mut sha512 = None;
@@ -236,5 +249,10 @@ mod tests {
         );
         assert_eq!(document_path("@types/node"), "@types%2fnode");
         assert_eq!(parse_integrity("md5-xyz"), (None, None));
+        let hex512 = sha512.expect("sha512");
+        assert_eq!(
+            sha512_integrity(&hex512),
+            "sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg=="
+        );
     }
 }

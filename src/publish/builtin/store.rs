@@ -275,20 +275,12 @@ impl Store {
             }
             existing.unlisted = false;
         } else {
-            let bytes = (0..sha512.len())
-                .step_by(2)
-                .filter_map(|i| u8::from_str_radix(&sha512[i..i + 2], 16).ok())
-                .collect::<Vec<u8>>();
-            use base64::Engine;
             package.versions.insert(
                 version.into(),
                 NpmVersion {
                     manifest: manifest.clone(),
                     sha256,
-                    integrity: format!(
-                        "sha512-{}",
-                        base64::engine::general_purpose::STANDARD.encode(bytes)
-                    ),
+                    integrity: crate::pipeline::resolve::sha512_integrity(&sha512),
                     shasum: sha1,
                     size,
                     published: now(),
