@@ -12,6 +12,22 @@ use tokio::net::TcpListener;
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
+/// A whole response: `status`, a `Content-Type`, and `body`.
+pub fn respond(
+    status: http::StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    use http_body_util::BodyExt;
+    let mut r = Response::new(http_body_util::Full::new(body.into()).boxed());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    r
+}
+
 /// Serves `listener` until the runtime stops.
 pub fn spawn<F, Fut>(listener: TcpListener, handler: F)
 where

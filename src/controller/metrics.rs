@@ -11,13 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http::StatusCode;
 use kube::runtime::reflector::Store;
 
 use crate::api::PackageRequest;
-use crate::serve::Body;
+use crate::serve::respond;
 
 /// Histogram buckets in seconds: from a cached tiny package to a large wheel over a slow link.
 const BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -165,16 +163,6 @@ impl Metrics {
     }
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(content_type),
-    );
-    r
-}
-
 /// Serves `/metrics`, `/healthz` and `/readyz` on `addr`; the address it listens on.
 pub async fn serve(
     addr: SocketAddr,
@@ -189,14 +177,14 @@ pub async fn serve(
         async move {
             let plain = "text/plain; charset=utf-8";
             Ok::<_, Infallible>(match req.uri().path() {
-                "/healthz" => respond(StatusCode::OK, plain, "ok\n".into()),
+                "/healthz" => respond(StatusCode::OK, plain, "ok\n"),
                 "/readyz" if metrics.ready.load(Ordering::Relaxed) => {
-                    respond(StatusCode::OK, plain, "ok\n".into())
+                    respond(StatusCode::OK, plain, "ok\n")
                 }
                 "/readyz" => respond(
                     StatusCode::SERVICE_UNAVAILABLE,
                     plain,
-                    "not ready: the caches are not synced yet\n".into(),
+                    "not ready: the caches are not synced yet\n",
                 ),
                 "/metrics" => {
                     let store = requests.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -209,7 +197,7 @@ pub async fn serve(
                 _ => respond(
                     StatusCode::NOT_FOUND,
                     plain,
-                    "not found: /metrics, /healthz, /readyz\n".into(),
+                    "not found: /metrics, /healthz, /readyz\n",
                 ),
             })
         }

@@ -11,9 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
 use crate::serve::Body;
@@ -58,13 +56,7 @@ fn now() -> i64 {
 }
 
 fn json_reply(status: StatusCode, v: &Value) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())).boxed());
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    r
+    crate::serve::respond(status, "application/x-amz-json-1.1", v.to_string())
 }
 
 /// An error as awsJson1.1 services send it: status, `__type` and `message` (and the
@@ -506,6 +498,7 @@ pub fn calls_reply(sm: &SageMaker) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt;
 
     async fn call(sm: &SageMaker, op: &str, body: Value) -> (StatusCode, Value) {
         let r = sm.handle(

@@ -25,14 +25,11 @@ fn plain(status: StatusCode, message: &str) -> Response<Body> {
 }
 
 fn json_response(status: StatusCode, v: Value) -> Response<Body> {
-    let mut r =
-        Response::new(Full::new(Bytes::from(serde_json::to_vec(&v).unwrap_or_default())).boxed());
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    r
+    crate::serve::respond(
+        status,
+        "application/json",
+        serde_json::to_vec(&v).unwrap_or_default(),
+    )
 }
 
 /// The token in `Authorization: Basic aws:TOKEN` or `Bearer TOKEN`.

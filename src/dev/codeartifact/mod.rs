@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -82,14 +82,10 @@ fn now() -> i64 {
 
 /// An AWS error in the REST-JSON shape the SDKs read: status, `x-amzn-ErrorType`, `message`.
 fn aws_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response<Body> {
-    let body = json!({"message": message.into()});
-    let mut r = Response::new(
-        Full::new(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())).boxed(),
-    );
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
+    let mut r = crate::serve::respond(
+        status,
+        "application/json",
+        json!({"message": message.into()}).to_string(),
     );
     if let Ok(v) = header::HeaderValue::from_str(kind) {
         r.headers_mut().insert("x-amzn-errortype", v);
@@ -98,14 +94,7 @@ fn aws_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Resp
 }
 
 fn ok(body: Value) -> Response<Body> {
-    let mut r = Response::new(
-        Full::new(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())).boxed(),
-    );
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    r
+    crate::serve::respond(StatusCode::OK, "application/json", body.to_string())
 }
 
 fn not_found(what: &str) -> Response<Body> {
