@@ -32,9 +32,7 @@ use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 use crate::api::{PackageRepository, PackageRequest, SageMakerDomain, ScanPolicy};
-use crate::pipeline::cache::Cache;
 use crate::pipeline::fetch::Fetcher;
-use crate::pipeline::http::{HttpClient, HttpConfig};
 use crate::pipeline::resolve::{Registries, Resolver};
 use crate::pipeline::unpack::Limits;
 
@@ -270,18 +268,6 @@ pub async fn run(
     result
 }
 
-fn ecosystem_fetcher(settings: &Settings) -> Result<(Resolver, Fetcher), String> {
-    let mut hosts = settings.registries.allowed_hosts();
-    hosts.extend(settings.allow_hosts.iter().cloned());
-    let http = HttpClient::new(hosts, HttpConfig::default())?;
-    let cache = Cache::open(&settings.cache_dir)
-        .map_err(|e| format!("the download cache {}: {e}", settings.cache_dir.display()))?;
-    Ok((
-        Resolver::new(http.clone(), settings.registries.clone()),
-        Fetcher::new(http, cache),
-    ))
-}
-
 /// Which requests a change of `repo` concerns.
 fn requests_of_repository(
     requests: &Store<PackageRequest>,
@@ -303,7 +289,11 @@ async fn run_controllers(
     requests_cache: Arc<Mutex<Option<Store<PackageRequest>>>>,
     stop: Shutdown,
 ) -> Result<(), String> {
-    let (resolver, fetcher) = ecosystem_fetcher(settings)?;
+    let (resolver, fetcher) = crate::pipeline::intake(
+        settings.registries.clone(),
+        &settings.allow_hosts,
+        &settings.cache_dir,
+    )?;
 
     // Repositories and policies are read from caches, not fetched per reconcile.
     let repos_api = Api::<PackageRepository>::all(client.clone());

@@ -10,3 +10,22 @@ pub mod package;
 pub mod resolve;
 pub mod unpack;
 pub mod version;
+
+/// The resolver and fetcher a pipeline runs with: one HTTP client allowed to reach the
+/// registries' hosts and `extra_hosts` (mirrors' file hosts, an OSV API), and the download cache
+/// at `cache_dir`.
+pub fn intake(
+    registries: resolve::Registries,
+    extra_hosts: &[String],
+    cache_dir: &std::path::Path,
+) -> Result<(resolve::Resolver, fetch::Fetcher), String> {
+    let mut hosts = registries.allowed_hosts();
+    hosts.extend(extra_hosts.iter().cloned());
+    let http = http::HttpClient::new(hosts, http::HttpConfig::default())?;
+    let cache = cache::Cache::open(cache_dir)
+        .map_err(|e| format!("the download cache {}: {e}", cache_dir.display()))?;
+    Ok((
+        resolve::Resolver::new(http.clone(), registries),
+        fetch::Fetcher::new(http, cache),
+    ))
+}

@@ -12,9 +12,7 @@ use super::package::{self, LocalFile, PackageReport, Subject};
 use super::report::{self, Output};
 use crate::api::package_request::Ecosystem;
 use crate::api::scan_policy::{ScanPolicy, ScanPolicySpec};
-use crate::pipeline::cache::Cache;
 use crate::pipeline::fetch::Fetcher;
-use crate::pipeline::http::{HttpClient, HttpConfig};
 use crate::pipeline::package::PackageRef;
 use crate::pipeline::resolve::{self, FileKind, PackageMetadata, Registries, Resolver};
 use crate::pipeline::unpack::Limits;
@@ -112,27 +110,19 @@ pub async fn run(args: ScanArgs) -> (Vec<(String, PackageReport)>, Vec<ScanError
             npm_registry: args.npm_registry.clone(),
             ..Registries::default()
         };
-        let mut hosts = registries.allowed_hosts();
-        hosts.extend(args.allowed_hosts.iter().cloned());
-        hosts.extend(
+        let mut extra_hosts = args.allowed_hosts.clone();
+        extra_hosts.extend(
             args.osv_api
                 .as_ref()
                 .and_then(crate::pipeline::http::host_of),
         );
-        let http = HttpClient::new(hosts, HttpConfig::default())?;
-        let cache = Cache::open(&args.cache_dir)
-            .map_err(|e| format!("cache {}: {e}", args.cache_dir.display()))?;
+        let (resolver, fetcher) =
+            crate::pipeline::intake(registries, &extra_hosts, &args.cache_dir)?;
         let osv = args.osv_api.clone().map(|base| OsvApi {
-            http: http.clone(),
+            http: resolver.http.clone(),
             base,
         });
-        Ok((
-            policy,
-            db,
-            osv,
-            Resolver::new(http.clone(), registries),
-            Fetcher::new(http, cache),
-        ))
+        Ok((policy, db, osv, resolver, fetcher))
     })();
     let (policy, db, osv, resolver, fetcher) = match setup {
         Ok(s) => s,
