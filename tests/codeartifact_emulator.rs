@@ -11,9 +11,7 @@ use airlock::aws::codeartifact::{PublishError, Publisher, Repository};
 use airlock::dev::codeartifact::CodeArtifactEmulator;
 use airlock::pipeline::resolve::FileKind;
 use airlock::publish::upload::{Outcome, UploadError};
-use aws_sdk_codeartifact::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_codeartifact::types::{PackageFormat, PackageVersionStatus};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use common::archives;
 
 fn tmp(name: &str) -> PathBuf {
@@ -30,24 +28,8 @@ async fn emulator(dir: &Path) -> (CodeArtifactEmulator, aws_sdk_codeartifact::Cl
             .expect("emulator");
     emu.create("airlock", &["pypi-approved", "npm-approved"])
         .expect("repositories");
-    let config = aws_sdk_codeartifact::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(emu.endpoint_url())
-        .credentials_provider(Credentials::new(
-            "AKIDEMULATOR",
-            "not-a-secret",
-            None,
-            None,
-            "test",
-        ))
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(Provider::Rustls(CryptoMode::Ring))
-                .build_https(),
-        )
-        .build();
-    (emu, aws_sdk_codeartifact::Client::from_conf(config))
+    let client = common::aws::codeartifact(&emu.endpoint_url());
+    (emu, client)
 }
 
 fn repo(name: &str) -> Repository {

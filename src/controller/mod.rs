@@ -144,6 +144,15 @@ pub async fn record(
     }
 }
 
+/// Hashes what every kind's reconcile reacts to — the spec's generation, deletion and the
+/// finalizers — for the trigger predicates, which ignore the controller's own status writes.
+pub fn hash_lifecycle(meta: &kube::api::ObjectMeta, h: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    meta.generation.hash(h);
+    meta.deletion_timestamp.is_some().hash(h);
+    meta.finalizers.hash(h);
+}
+
 /// Replaces `obj`'s status, guarded by the resourceVersion it carries: a write that raced
 /// another (an approver's, a stale cache's) fails with 409 and the reconcile starts again.
 pub async fn write_status<K>(api: &Api<K>, obj: &K) -> Result<K, kube::Error>

@@ -43,9 +43,7 @@ const DEFAULT_RESCAN: Duration = Duration::from_secs(24 * 3600);
 /// approver's decision — not the controller's own progress writes.
 pub fn trigger_hash(r: &PackageRequest) -> Option<u64> {
     let mut h = DefaultHasher::new();
-    r.metadata.generation.hash(&mut h);
-    r.metadata.deletion_timestamp.is_some().hash(&mut h);
-    r.metadata.finalizers.hash(&mut h);
+    super::hash_lifecycle(&r.metadata, &mut h);
     if let Some(s) = &r.status {
         for c in &s.conditions {
             if c.type_ == types::APPROVED || c.type_ == types::DENIED {

@@ -4,7 +4,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,9 +65,7 @@ impl SageMakerClients {
 /// (they would double the AWS calls of every resync).
 pub fn trigger_hash(d: &SageMakerDomain) -> Option<u64> {
     let mut h = DefaultHasher::new();
-    d.metadata.generation.hash(&mut h);
-    d.metadata.deletion_timestamp.is_some().hash(&mut h);
-    d.metadata.finalizers.hash(&mut h);
+    super::hash_lifecycle(&d.metadata, &mut h);
     Some(h.finish())
 }
 
