@@ -241,6 +241,29 @@ impl Publisher {
         })
     }
 
+    /// Runs `upload` with the domain's token; a token revoked or expired early (401) is renewed
+    /// once.
+    async fn with_token<T, F, Fut>(
+        &self,
+        repo: &Repository,
+        mut upload: F,
+    ) -> Result<T, PublishError>
+    where
+        F: FnMut(Secret) -> Fut,
+        Fut: std::future::Future<Output = Result<T, UploadError>>,
+    {
+        let mut renewed = false;
+        loop {
+            match upload(self.token(repo).await?).await {
+                Err(UploadError::Unauthorized { .. }) if !renewed => {
+                    self.forget_token(repo);
+                    renewed = true;
+                }
+                other => return Ok(other?),
+            }
+        }
+    }
+
     fn forget_token(&self, repo: &Repository) {
         self.tokens
             .lock()
@@ -336,23 +359,18 @@ impl Publisher {
                 filename,
                 kind: *kind,
             };
-            // A token revoked or expired early is renewed once.
-            let mut renewed = false;
-            let outcome = loop {
-                let target = PypiTarget {
-                    upload_url: endpoint.clone(),
-                    simple_url: simple_url.clone(),
-                    username: "aws".into(),
-                    password: self.token(repo).await?,
-                };
-                match pypi_upload::upload(&http, &target, &dist).await {
-                    Err(UploadError::Unauthorized { .. }) if !renewed => {
-                        self.forget_token(repo);
-                        renewed = true;
-                    }
-                    other => break other?,
-                }
-            };
+            let (http, dist) = (&http, &dist);
+            let outcome = self
+                .with_token(repo, |token| {
+                    let target = PypiTarget {
+                        upload_url: endpoint.clone(),
+                        simple_url: simple_url.clone(),
+                        username: "aws".into(),
+                        password: token,
+                    };
+                    async move { pypi_upload::upload(http, &target, dist).await }
+                })
+                .await?;
             outcomes.push(outcome);
         }
         Ok(outcomes)
@@ -366,21 +384,15 @@ impl Publisher {
         filename: &str,
     ) -> Result<Outcome, PublishError> {
         let endpoint = self.endpoint(repo, PackageFormat::Npm).await?;
-        let http = self.http_for(&endpoint)?;
-        let mut renewed = false;
-        loop {
+        let http = &self.http_for(&endpoint)?;
+        self.with_token(repo, |token| {
             let target = NpmTarget {
                 registry: endpoint.clone(),
-                token: self.token(repo).await?,
+                token,
             };
-            match npm_upload::publish(&http, &target, tarball, filename).await {
-                Err(UploadError::Unauthorized { .. }) if !renewed => {
-                    self.forget_token(repo);
-                    renewed = true;
-                }
-                other => return Ok(other?),
-            }
-        }
+            async move { npm_upload::publish(http, &target, tarball, filename).await }
+        })
+        .await
     }
 
     /// A generic-format asset through `PublishPackageVersion`, with its SHA-256 for CodeArtifact

@@ -178,7 +178,7 @@ impl<'a> Work<'a> {
         let failures = self.status().failures.unwrap_or(0) + 1;
         self.status().failures = Some(failures);
         if retryable {
-            let wait = super::package_request::backoff(failures);
+            let wait = backoff(failures);
             let text = format!(
                 "attempt {failures} failed: {message}; retrying in {}s",
                 wait.as_secs()
