@@ -61,11 +61,20 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+const V4_VECTORS: [&str; 4] = [
+    "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+    "CVSS:4.0/AV:N/AC:H/AT:P/PR:L/UI:A/VC:L/VI:L/VA:N/SC:L/SI:N/SA:N",
+    "CVSS:4.0/AV:L/AC:L/AT:N/PR:L/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:P",
+    "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:P/VC:N/VI:L/VA:N/SC:H/SI:H/SA:N/MSI:S",
+];
+
 fn main() {
     let dir = std::env::temp_dir().join(format!("airlock-scan-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     // First, in a fresh process, so the RSS figures are the advisory database's own.
-    // OSV: 20 000 records (the PyPA set, repeated under new ids), then lookups.
+    // OSV: 20 000 records (the PyPA set, repeated under new ids), then lookups. Half of them also
+    // carry a CVSS v4 vector, as GitHub-sourced records do (the PyPA set has none), so the load
+    // time includes v4 scoring.
     let src = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/osv/PyPI");
     let mut records: Vec<serde_json::Value> = std::fs::read_dir(&src)
         .expect("shared OSV data")
@@ -77,6 +86,14 @@ fn main() {
     for i in 0..20_000 {
         let mut r = records[i % records.len()].clone();
         r["id"] = serde_json::json!(format!("BENCH-{i}"));
+        if i % 2 == 0 {
+            let v4 = V4_VECTORS[i % V4_VECTORS.len()];
+            if let Some(list) = r.get_mut("severity").and_then(|s| s.as_array_mut()) {
+                list.push(serde_json::json!({"type": "CVSS_V4", "score": v4}));
+            } else {
+                r["severity"] = serde_json::json!([{"type": "CVSS_V4", "score": v4}]);
+            }
+        }
         std::fs::write(
             osv.join(format!("BENCH-{i}.json")),
             serde_json::to_vec(&r).expect("json"),
@@ -120,6 +137,18 @@ fn main() {
         hits
     );
     drop(db);
+    let t = Instant::now();
+    let mut total = 0.0;
+    for i in 0..n {
+        total +=
+            airlock::scan::advisories::cvss::score("CVSS_V4", V4_VECTORS[i % V4_VECTORS.len()])
+                .map_or(0.0, |s| s.score);
+    }
+    println!(
+        "CVSS v4 scoring: {:.2} µs per vector (mean score {:.2})",
+        t.elapsed().as_secs_f64() * 1e6 / n as f64,
+        total / n as f64
+    );
     // The same lookups against the real PyPA records alone (each package has its own records once).
     let mut real = AdvisoryDb::default();
     real.load_dir(&src).expect("load");

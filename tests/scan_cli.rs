@@ -334,3 +334,86 @@ async fn the_osv_api_is_queried_when_configured() {
         .count();
     assert_eq!(n, 1);
 }
+
+/// GitHub's advisories for npm carry CVSS v4 vectors; one whose only score is a v4 vector is
+/// scored from it (here Critical, though its `database_specific` word says LOW) and denies.
+#[tokio::test]
+async fn a_cvss_v4_only_advisory_is_scored_and_denies() {
+    let reg = registry().await;
+    reg.add_npm_version(
+        "gadget",
+        "2.0.0",
+        archives::npm_tarball(
+            r#"{"name":"gadget","version":"2.0.0","license":"MIT"}"#,
+            "module.exports = 2;\n",
+        ),
+        Fault::default(),
+        json!({}),
+    );
+    let dir = std::env::temp_dir().join(format!("airlock-scan-cvss4-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let vector = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N";
+    let record = json!({
+        "id": "GHSA-4444-4444-4444", "modified": "2026-01-01T00:00:00Z",
+        "summary": "Remote code execution in gadget",
+        "severity": [{"type": "CVSS_V4", "score": vector}],
+        "database_specific": {"severity": "LOW"},
+        "affected": [{"package": {"ecosystem": "npm", "name": "gadget"},
+            "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "2.0.1"}]}]}]
+    });
+    std::fs::write(dir.join("GHSA-4444-4444-4444.json"), record.to_string()).expect("write");
+    let advisories = dir.to_string_lossy().into_owned();
+
+    let run = scan(
+        &reg,
+        &[
+            "npm:gadget@2.0.0",
+            "--advisories",
+            &advisories,
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 1, "denied: {}{}", run.stdout, run.stderr);
+    let doc = json_of(&run);
+    let p = &doc["packages"][0];
+    assert_eq!(p["decision"], "denied");
+    let f = p["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["rule"] == "GHSA-4444-4444-4444")
+        .unwrap_or_else(|| panic!("the advisory is a finding: {p}"));
+    assert_eq!(f["severity"], "critical");
+    let evidence = f["evidence"].as_str().unwrap_or_default();
+    assert!(
+        evidence.contains(&format!("[severity: CVSS-B 9.3 ({vector})]"))
+            && evidence.contains("[fixed in: 2.0.1]"),
+        "{evidence}"
+    );
+
+    // The fixed release is not affected.
+    reg.add_npm_version(
+        "gadget",
+        "2.0.1",
+        archives::npm_tarball(
+            r#"{"name":"gadget","version":"2.0.1","license":"MIT"}"#,
+            "module.exports = 2;\n",
+        ),
+        Fault::default(),
+        json!({}),
+    );
+    let run = scan(
+        &reg,
+        &[
+            "npm:gadget@2.0.1",
+            "--advisories",
+            &advisories,
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "approved: {}{}", run.stdout, run.stderr);
+}

@@ -62,6 +62,9 @@ pub fn advisory_finding(m: &Match) -> Finding {
     if !m.fixed.is_empty() {
         evidence.push_str(&format!(" [fixed in: {}]", m.fixed.join(", ")));
     }
+    if !m.malicious {
+        evidence.push_str(&format!(" [severity: {}]", m.severity_source));
+    }
     Finding {
         rule: m.id.clone(),
         severity: m.severity,

@@ -1,86 +1,56 @@
-//! CVSS v3.x base scores from vector strings (FIRST's specification, section 7), and the
+//! Scores of the CVSS vectors OSV records carry (`CVSS_V2`, `CVSS_V3`, `CVSS_V4`), and the
 //! qualitative rating a policy compares against.
+//!
+//! Scoring is RustSec's `cvss` crate: v4.0 scores come from FIRST's macro-vector lookup table and
+//! its interpolation, which is data from the specification's reference calculator, not a formula
+//! worth re-deriving here.
+
+use std::str::FromStr;
 
 use crate::api::package_request::Severity;
 
-/// CVSS v3.1 "Roundup": the smallest number with one decimal at or above `x`, free of floating
-/// point artefacts.
-fn roundup(x: f64) -> f64 {
-    let i = (x * 100_000.0).round() as i64;
-    if i % 10_000 == 0 {
-        i as f64 / 100_000.0
-    } else {
-        ((i / 10_000) + 1) as f64 / 10.0
-    }
+/// A scored vector: the number and the name the specification asks it to be shown with
+/// (`CVSS-B` for a v4 base score, `CVSS-BT` with threat metrics, …; the version for v2/v3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub score: f64,
+    pub nomenclature: String,
 }
 
-/// The base score of a `CVSS:3.0/…` or `CVSS:3.1/…` vector; `None` if it is not one.
-pub fn v3_base_score(vector: &str) -> Option<f64> {
-    let mut parts = vector.split('/');
-    if !matches!(parts.next()?, "CVSS:3.0" | "CVSS:3.1") {
-        return None;
-    }
-    let mut m = std::collections::HashMap::new();
-    for p in parts {
-        let (k, v) = p.split_once(':')?;
-        m.insert(k, v);
-    }
-    let changed = match *m.get("S")? {
-        "U" => false,
-        "C" => true,
+/// The score of `vector` given as OSV severity `kind`; `None` when the kind is not a CVSS kind,
+/// the vector does not parse, or its version is not the kind's (a `CVSS:3.1/…` string filed as
+/// `CVSS_V4` is a broken record, not a v3 score).
+pub fn score(kind: &str, vector: &str) -> Option<Scored> {
+    let vector = vector.trim();
+    let parsed = cvss::Cvss::from_str(vector).ok()?;
+    let nomenclature = match (&parsed, kind) {
+        (cvss::Cvss::CvssV20(_), "CVSS_V2") if has_all(vector, V2_BASE) => "CVSS v2.0".to_string(),
+        (cvss::Cvss::CvssV30(_), "CVSS_V3") if has_all(vector, V3_BASE) => "CVSS v3.0".to_string(),
+        (cvss::Cvss::CvssV31(_), "CVSS_V3") if has_all(vector, V3_BASE) => "CVSS v3.1".to_string(),
+        // The v4 parser itself refuses a vector without its mandatory metrics.
+        (cvss::Cvss::CvssV40(v), "CVSS_V4") => v.nomenclature().to_string(),
         _ => return None,
     };
-    let av = match *m.get("AV")? {
-        "N" => 0.85,
-        "A" => 0.62,
-        "L" => 0.55,
-        "P" => 0.2,
-        _ => return None,
-    };
-    let ac = match *m.get("AC")? {
-        "L" => 0.77,
-        "H" => 0.44,
-        _ => return None,
-    };
-    let pr = match (*m.get("PR")?, changed) {
-        ("N", _) => 0.85,
-        ("L", false) => 0.62,
-        ("L", true) => 0.68,
-        ("H", false) => 0.27,
-        ("H", true) => 0.5,
-        _ => return None,
-    };
-    let ui = match *m.get("UI")? {
-        "N" => 0.85,
-        "R" => 0.62,
-        _ => return None,
-    };
-    let cia = |k: &str| -> Option<f64> {
-        match *m.get(k)? {
-            "H" => Some(0.56),
-            "L" => Some(0.22),
-            "N" => Some(0.0),
-            _ => None,
-        }
-    };
-    let iss = 1.0 - (1.0 - cia("C")?) * (1.0 - cia("I")?) * (1.0 - cia("A")?);
-    let impact = if changed {
-        7.52 * (iss - 0.029) - 3.25 * (iss - 0.02).powi(15)
-    } else {
-        6.42 * iss
-    };
-    let exploitability = 8.22 * av * ac * pr * ui;
-    if impact <= 0.0 {
-        return Some(0.0);
-    }
-    Some(if changed {
-        roundup((1.08 * (impact + exploitability)).min(10.0))
-    } else {
-        roundup((impact + exploitability).min(10.0))
+    Some(Scored {
+        score: parsed.score(),
+        nomenclature,
     })
 }
 
-/// The CVSS qualitative rating.
+const V2_BASE: &[&str] = &["AV", "AC", "Au", "C", "I", "A"];
+const V3_BASE: &[&str] = &["AV", "AC", "PR", "UI", "S", "C", "I", "A"];
+
+/// The v2/v3 parsers score a missing base metric as zero, which would turn a truncated vector
+/// into a harmless-looking score; such a vector is not scored at all.
+fn has_all(vector: &str, metrics: &[&str]) -> bool {
+    metrics.iter().all(|m| {
+        vector
+            .split('/')
+            .any(|part| part.split_once(':').is_some_and(|(k, _)| k == *m))
+    })
+}
+
+/// The CVSS qualitative rating (the same bands in v3.x and v4.0).
 pub fn rating(score: f64) -> Severity {
     match score {
         s if s >= 9.0 => Severity::Critical,
@@ -95,9 +65,13 @@ pub fn rating(score: f64) -> Severity {
 mod tests {
     use super::*;
 
+    fn value(kind: &str, vector: &str) -> Option<f64> {
+        score(kind, vector).map(|s| s.score)
+    }
+
     #[test]
-    fn scores_match_the_nvd_calculator() {
-        for (vector, score) in [
+    fn v3_scores_match_the_nvd_calculator() {
+        for (vector, expected) in [
             ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8),
             ("CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N", 7.5),
             ("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N", 6.1),
@@ -105,14 +79,68 @@ mod tests {
             ("CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:C/C:H/I:H/A:H", 9.9),
             ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N", 0.0),
         ] {
-            assert_eq!(v3_base_score(vector), Some(score), "{vector}");
+            assert_eq!(value("CVSS_V3", vector), Some(expected), "{vector}");
         }
-        assert_eq!(v3_base_score("CVSS:4.0/AV:N"), None);
         assert_eq!(
-            v3_base_score("CVSS:3.1/AV:X/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
+            value("CVSS_V3", "CVSS:3.1/AV:X/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
             None
         );
         assert_eq!(rating(9.8), Severity::Critical);
         assert_eq!(rating(6.1), Severity::Medium);
+    }
+
+    /// Values as FIRST's v4.0 calculator gives them (checked with Red Hat's `cvss` 3.6 for
+    /// Python, by the calculator's authors; `tests/cvss_oracle.rs` compares thousands more).
+    #[test]
+    fn v4_scores_match_the_first_calculator() {
+        for (vector, expected, nomenclature) in [
+            (
+                "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+                9.3,
+                "CVSS-B",
+            ),
+            (
+                "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N",
+                0.0,
+                "CVSS-B",
+            ),
+            (
+                "CVSS:4.0/AV:L/AC:L/AT:N/PR:L/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+                8.5,
+                "CVSS-B",
+            ),
+            (
+                "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:U",
+                8.1,
+                "CVSS-BT",
+            ),
+        ] {
+            let s = score("CVSS_V4", vector).expect(vector);
+            assert_eq!(s.score, expected, "{vector}");
+            assert_eq!(s.nomenclature, nomenclature, "{vector}");
+        }
+    }
+
+    #[test]
+    fn a_vector_filed_under_the_wrong_kind_or_broken_is_not_scored() {
+        let v3 = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H";
+        let v4 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N";
+        assert_eq!(value("CVSS_V4", v3), None);
+        assert_eq!(value("CVSS_V3", v4), None);
+        assert_eq!(value("Ubuntu", "high"), None);
+        assert_eq!(value("CVSS_V4", "CVSS:4.0/AV:N/AC:L"), None);
+        assert_eq!(
+            value("CVSS_V3", "CVSS:3.1/AV:N"),
+            None,
+            "truncated, not 0.0"
+        );
+        assert_eq!(
+            value("CVSS_V3", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H"),
+            None,
+            "A is missing"
+        );
+        assert_eq!(value("CVSS_V2", "AV:N/AC:L/Au:N/C:P/I:P"), None);
+        assert_eq!(value("CVSS_V4", ""), None);
+        assert_eq!(value("CVSS_V2", "AV:N/AC:L/Au:N/C:P/I:P/A:P"), Some(7.5));
     }
 }

@@ -86,7 +86,8 @@ pub struct Match {
     pub aliases: Vec<String>,
     pub summary: String,
     pub severity: Severity,
-    /// Where the severity came from (`CVSS:3.1/…`, `database_specific`, or a default).
+    /// Where the severity came from: `CVSS-B 9.3 (CVSS:4.0/…)`, `database_specific.severity HIGH`,
+    /// `unscored (treated as medium)` or `malicious package`.
     pub severity_source: String,
     /// A `MAL-` record or CWE-506: the package itself is malicious.
     pub malicious: bool,
@@ -271,8 +272,9 @@ fn is_malicious(r: &Record) -> bool {
             .is_some_and(|c| c.iter().any(|x| x == "CWE-506"))
 }
 
-/// CVSS v3 vectors are scored; v4 vectors and `database_specific.severity` words are taken as
-/// the record states them; a record with neither is Medium, so it is never silently Low.
+/// CVSS vectors (v2, v3.x, v4.0) are scored and the highest rating wins; without one, the
+/// `database_specific.severity` word is taken as the record states it; a record with neither is
+/// Medium, so it is never silently Low.
 fn severity_of(r: &Record, affected: &[&Affected]) -> (Severity, String) {
     if is_malicious(r) {
         return (Severity::Critical, "malicious package".into());
@@ -283,12 +285,13 @@ fn severity_of(r: &Record, affected: &[&Affected]) -> (Severity, String) {
         .chain(affected.iter().flat_map(|a| a.severity.iter()));
     let mut best: Option<(Severity, String)> = None;
     for s in scores {
-        if s.kind == "CVSS_V3"
-            && let Some(score) = cvss::v3_base_score(&s.score)
-        {
-            let sev = cvss::rating(score);
+        if let Some(scored) = cvss::score(&s.kind, &s.score) {
+            let sev = cvss::rating(scored.score);
             if best.as_ref().is_none_or(|b| sev > b.0) {
-                best = Some((sev, format!("{} ({score:.1})", s.score)));
+                best = Some((
+                    sev,
+                    format!("{} {:.1} ({})", scored.nomenclature, scored.score, s.score),
+                ));
             }
         }
     }
@@ -301,11 +304,17 @@ fn severity_of(r: &Record, affected: &[&Affected]) -> (Severity, String) {
         .or_else(|| affected.iter().find_map(|a| a.database_specific.as_ref()))
         .and_then(|d| d.get("severity"))
         .and_then(|s| s.as_str());
+    let from_word = |sev: Severity| {
+        (
+            sev,
+            format!("database_specific.severity {}", word.unwrap_or("")),
+        )
+    };
     match word.map(str::to_ascii_uppercase).as_deref() {
-        Some("CRITICAL") => (Severity::Critical, "database_specific".into()),
-        Some("HIGH") => (Severity::High, "database_specific".into()),
-        Some("MODERATE" | "MEDIUM") => (Severity::Medium, "database_specific".into()),
-        Some("LOW") => (Severity::Low, "database_specific".into()),
+        Some("CRITICAL") => from_word(Severity::Critical),
+        Some("HIGH") => from_word(Severity::High),
+        Some("MODERATE" | "MEDIUM") => from_word(Severity::Medium),
+        Some("LOW") => from_word(Severity::Low),
         _ => (Severity::Medium, "unscored (treated as medium)".into()),
     }
 }
@@ -341,5 +350,63 @@ mod tests {
         assert_eq!(m.len(), 1);
         assert!(m[0].malicious && m[0].severity == Severity::Critical);
         assert!(npm.matches(Ecosystem::Npm, "@evil/pkg", "3.0.0").is_empty());
+    }
+
+    /// GHSA records for npm carry CVSS v4 vectors (OSV severity type `CVSS_V4`), often beside a
+    /// v3.1 one; the highest rating wins, and a v4-only record is scored, not guessed.
+    #[test]
+    fn severity_from_cvss_v4_v3_and_database_specific() {
+        let pkg = |id: &str, severity: serde_json::Value, ds: serde_json::Value| {
+            record(
+                json!({"id": id, "severity": severity, "database_specific": ds,
+                "affected": [{"package": {"name": "left-pad", "ecosystem": "npm"}, "versions": ["1.0.0"]}]}),
+            )
+        };
+        let v4_critical = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N";
+        let v4_high = "CVSS:4.0/AV:L/AC:L/AT:N/PR:L/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N";
+        let v3_medium = "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N";
+        let mut db = AdvisoryDb::default();
+        db.add(pkg(
+            "GHSA-v4-only",
+            json!([{"type": "CVSS_V4", "score": v4_critical}]),
+            json!({"severity": "LOW"}),
+        ));
+        db.add(pkg(
+            "GHSA-both",
+            json!([{"type": "CVSS_V3", "score": v3_medium}, {"type": "CVSS_V4", "score": v4_high}]),
+            json!({}),
+        ));
+        db.add(pkg(
+            "GHSA-word",
+            json!([{"type": "CVSS_V4", "score": "CVSS:4.0/garbage"}]),
+            json!({"severity": "HIGH"}),
+        ));
+        db.add(pkg("GHSA-none", json!([]), json!({})));
+        let m = db.matches(Ecosystem::Npm, "left-pad", "1.0.0");
+        let by_id = |id: &str| m.iter().find(|m| m.id == id).expect(id);
+        let only = by_id("GHSA-v4-only");
+        assert_eq!(
+            only.severity,
+            Severity::Critical,
+            "the vector outranks the word"
+        );
+        assert_eq!(only.severity_source, format!("CVSS-B 9.3 ({v4_critical})"));
+        let both = by_id("GHSA-both");
+        assert_eq!(both.severity, Severity::High);
+        assert_eq!(both.severity_source, format!("CVSS-B 8.5 ({v4_high})"));
+        let word = by_id("GHSA-word");
+        assert_eq!(word.severity, Severity::High);
+        assert_eq!(word.severity_source, "database_specific.severity HIGH");
+        let none = by_id("GHSA-none");
+        assert_eq!(none.severity, Severity::Medium);
+        assert_eq!(none.severity_source, "unscored (treated as medium)");
+        let f = crate::scan::decide::advisory_finding(only);
+        assert!(
+            f.evidence
+                .as_deref()
+                .is_some_and(|e| e.ends_with(&format!("[severity: CVSS-B 9.3 ({v4_critical})]"))),
+            "{:?}",
+            f.evidence
+        );
     }
 }
