@@ -113,12 +113,14 @@ fn oracle(vectors: &[String]) -> Vec<String> {
     let input = vectors.join("\n") + "\n";
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let out = child.wait_with_output().expect("python runs");
-    writer.join().expect("writer").expect("write vectors");
+    let written = writer.join().expect("writer");
+    // Python's own error first: a broken pipe only says that it stopped reading.
     assert!(
         out.status.success(),
         "the oracle failed (is `cvss` installed in .venv? run .ci/run): {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    written.expect("write vectors");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
