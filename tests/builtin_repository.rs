@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use airlock::api::package_request::Ecosystem;
 use airlock::publish::builtin::server::RepositoryServer;
-use airlock::publish::builtin::store::{Published, Store, StoreError};
+use airlock::publish::builtin::store::{Published, Store, StoreError, Withdrawal};
 use common::archives;
 
 fn tmp(name: &str) -> PathBuf {
@@ -155,7 +155,7 @@ async fn pip_installs_what_airlock_published() {
     // Unlisted versions leave the index.
     assert!(
         reopened
-            .unlist(Ecosystem::Pypi, "demo-pkg", "1.0.0")
+            .withdraw(Ecosystem::Pypi, "demo-pkg", "1.0.0", Withdrawal::Unlist)
             .expect("unlist")
     );
     let out = pip_install(
@@ -235,5 +235,203 @@ async fn npm_installs_scoped_and_plain_packages_from_the_built_in_registry() {
         lock.contains("sha512-"),
         "npm recorded the integrity it verified"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// GET over plain HTTP off the runtime's threads (the server runs on them).
+async fn get(url: String) -> (u16, String) {
+    tokio::task::spawn_blocking(move || common::dev::http_get(&url))
+        .await
+        .expect("join")
+}
+
+/// The deletion policies as CodeArtifact means them: Unlist keeps the file downloadable by URL,
+/// Archive keeps the bytes but refuses them, Dispose deletes them — except bytes another live
+/// version still has.
+#[tokio::test]
+async fn unlist_archive_and_dispose_withdraw_as_codeartifact_does() {
+    let dir = tmp("withdraw");
+    let store = Arc::new(Store::open(dir.join("repo")).expect("store"));
+    let v1 = write(
+        &dir,
+        "v1.whl",
+        &archives::wheel("demo-pkg", "1.0", "V = 1\n"),
+    );
+    let v2 = write(
+        &dir,
+        "v2.whl",
+        &archives::wheel("demo-pkg", "2.0", "V = 2\n"),
+    );
+    for (version, file, bytes) in [
+        ("1.0", "demo_pkg-1.0-py3-none-any.whl", &v1),
+        ("2.0", "demo_pkg-2.0-py3-none-any.whl", &v2),
+        // The same bytes as 1.0 under another version: one blob, two index entries.
+        ("1.0.post1", "demo_pkg-1.0.post1-py3-none-any.whl", &v1),
+    ] {
+        store
+            .publish_pypi("demo-pkg", version, file, bytes, None)
+            .expect("publish");
+    }
+    let manifest =
+        |v: &str| serde_json::json!({"name": "tiny-pad", "version": v, "license": "MIT"});
+    for v in ["1.0.0", "1.0.1"] {
+        let tgz = write(
+            &dir,
+            &format!("tiny-pad-{v}.tgz"),
+            &archives::npm_tarball(
+                &manifest(v).to_string(),
+                &format!("module.exports = '{v}';\n"),
+            ),
+        );
+        store.publish_npm(&manifest(v), &tgz).expect("publish npm");
+    }
+    let server = RepositoryServer::start("127.0.0.1:0".parse().expect("addr"), store.clone())
+        .await
+        .expect("server");
+    let index = server.pypi_index_url();
+    let base = index.trim_end_matches("/simple/").to_string();
+    let sha_of = |version: &str| {
+        store
+            .pypi_project("demo-pkg")
+            .expect("read")
+            .expect("project")
+            .files
+            .into_iter()
+            .find(|f| f.version == version)
+            .map(|f| (f.sha256, f.filename))
+            .expect("file")
+    };
+    let (sha1, name1) = sha_of("1.0");
+    let (sha2, name2) = sha_of("2.0");
+    let url1 = format!("{base}/files/{sha1}/{name1}");
+    let url2 = format!("{base}/files/{sha2}/{name2}");
+    let blob = |sha: &str| dir.join("repo/blobs/sha256").join(&sha[..2]).join(sha);
+    let listed = |body: &str, file: &str| body.contains(&format!("\"filename\":\"{file}\""));
+
+    // Unlist: out of the index, still downloadable by URL.
+    assert!(
+        store
+            .withdraw(Ecosystem::Pypi, "demo-pkg", "1.0", Withdrawal::Unlist)
+            .expect("unlist")
+    );
+    assert!(
+        !store
+            .withdraw(Ecosystem::Pypi, "demo-pkg", "1.0", Withdrawal::Unlist)
+            .expect("again")
+    );
+    let (_, page) = get(format!("{index}demo-pkg/")).await;
+    assert!(!listed(&page, &name1) && listed(&page, &name2), "{page}");
+    assert_eq!(
+        get(url1.clone()).await.0,
+        200,
+        "an unlisted file still downloads"
+    );
+
+    // Archive 2.0: refused, bytes kept; publishing it again restores it.
+    assert!(
+        store
+            .withdraw(Ecosystem::Pypi, "demo-pkg", "2.0", Withdrawal::Archive)
+            .expect("archive")
+    );
+    assert_eq!(
+        get(url2.clone()).await.0,
+        404,
+        "an archived file does not download"
+    );
+    assert!(blob(&sha2).is_file(), "archiving keeps the bytes");
+    let (_, page) = get(format!("{index}demo-pkg/")).await;
+    assert!(!listed(&page, &name2), "{page}");
+    assert_eq!(
+        store
+            .publish_pypi("demo-pkg", "2.0", &name2, &v2, None)
+            .expect("republish"),
+        Published::Created
+    );
+    assert_eq!(get(url2.clone()).await.0, 200, "restored");
+
+    // Archive 1.0: its bytes are also 1.0.post1's, which is live, so they still download.
+    assert!(
+        store
+            .withdraw(Ecosystem::Pypi, "demo-pkg", "1.0", Withdrawal::Archive)
+            .expect("archive")
+    );
+    assert_eq!(
+        get(url1.clone()).await.0,
+        200,
+        "shared bytes stay downloadable"
+    );
+    // Dispose 1.0: its entry goes; the shared blob stays for 1.0.post1.
+    assert!(
+        store
+            .withdraw(Ecosystem::Pypi, "demo-pkg", "1.0", Withdrawal::Dispose)
+            .expect("dispose")
+    );
+    assert!(blob(&sha1).is_file(), "1.0.post1 still has these bytes");
+    // Dispose 1.0.post1 as well: nothing refers to the blob any more, so it is deleted.
+    assert!(
+        store
+            .withdraw(
+                Ecosystem::Pypi,
+                "demo-pkg",
+                "1.0.post1",
+                Withdrawal::Dispose
+            )
+            .expect("dispose")
+    );
+    assert!(!blob(&sha1).exists(), "disposed bytes are deleted");
+    assert_eq!(get(url1).await.0, 404);
+    assert!(
+        !store
+            .withdraw(Ecosystem::Pypi, "demo-pkg", "1.0", Withdrawal::Dispose)
+            .expect("again")
+    );
+    let versions: Vec<String> = store
+        .pypi_project("demo-pkg")
+        .expect("read")
+        .expect("project")
+        .files
+        .into_iter()
+        .map(|f| f.version)
+        .collect();
+    assert_eq!(versions, ["2.0"]);
+    assert_eq!(get(url2).await.0, 200, "other versions are untouched");
+
+    // npm: an archived version leaves the document and its tarball is refused; disposing the
+    // last version leaves no package.
+    let registry = server.npm_registry_url();
+    let tarball = |v: &str| format!("{registry}tiny-pad/-/tiny-pad-{v}.tgz");
+    assert!(
+        store
+            .withdraw(Ecosystem::Npm, "tiny-pad", "1.0.0", Withdrawal::Archive)
+            .expect("archive")
+    );
+    let (code, doc) = get(format!("{registry}tiny-pad")).await;
+    assert_eq!(code, 200);
+    let doc: serde_json::Value = serde_json::from_str(&doc).expect("json");
+    assert!(
+        doc["versions"].get("1.0.0").is_none() && doc["versions"].get("1.0.1").is_some(),
+        "{doc}"
+    );
+    assert_eq!(doc["dist-tags"]["latest"], "1.0.1");
+    assert_eq!(get(tarball("1.0.0")).await.0, 404);
+    assert_eq!(get(tarball("1.0.1")).await.0, 200);
+    assert!(
+        store
+            .withdraw(Ecosystem::Npm, "tiny-pad", "1.0.0", Withdrawal::Dispose)
+            .expect("dispose")
+    );
+    assert!(
+        store
+            .withdraw(Ecosystem::Npm, "tiny-pad", "1.0.1", Withdrawal::Dispose)
+            .expect("dispose")
+    );
+    assert_eq!(get(format!("{registry}tiny-pad")).await.0, 404);
+    assert_eq!(get(tarball("1.0.1")).await.0, 404);
+    let blobs = std::fs::read_dir(dir.join("repo/blobs/sha256"))
+        .expect("blobs")
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .count();
+    assert_eq!(blobs, 1, "only 2.0's wheel is left");
     let _ = std::fs::remove_dir_all(&dir);
 }

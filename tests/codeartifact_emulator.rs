@@ -260,6 +260,19 @@ async fn publish_is_idempotent_conflicts_keep_the_original_and_unlist_hides_it()
         disposed.package_version().and_then(|v| v.status()),
         Some(&PackageVersionStatus::Disposed)
     );
+    // Disposing deletes the assets; the version's record stays.
+    let left = client
+        .list_package_version_assets()
+        .domain("airlock")
+        .repository("npm-approved")
+        .format(PackageFormat::Npm)
+        .namespace("acme")
+        .package("widget")
+        .package_version("1.2.3")
+        .send()
+        .await
+        .expect("list assets of a disposed version");
+    assert!(left.assets().is_empty(), "{:?}", left.assets());
 
     // Generic assets through PublishPackageVersion, checked by SHA-256.
     let asset = dir.join("report.sarif");

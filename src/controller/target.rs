@@ -13,7 +13,7 @@ use crate::api::package_repository::DeletionPolicy;
 use crate::api::package_request::Ecosystem;
 use crate::aws::codeartifact::{Publisher, Repository};
 use crate::pipeline::resolve::FileKind;
-use crate::publish::builtin::store::{Published, Store};
+use crate::publish::builtin::store::{Published, Store, Withdrawal};
 use crate::publish::upload::{Outcome, package_json};
 
 /// One verified file, ready to publish.
@@ -241,20 +241,31 @@ impl Targets {
         if repo.spec.builtin.is_some() {
             let store = self.builtin(&repo_name)?.store.clone();
             let (n, v) = (name.to_string(), version.to_string());
-            // The built-in store keeps content-addressed blobs (another version may share
-            // them), so Archive and Dispose take the version out of the index as Unlist does.
-            tokio::task::spawn_blocking(move || store.unlist(ecosystem, &n, &v))
+            let how = match policy {
+                DeletionPolicy::Unlist => Withdrawal::Unlist,
+                DeletionPolicy::Archive => Withdrawal::Archive,
+                DeletionPolicy::Dispose => Withdrawal::Dispose,
+                DeletionPolicy::Retain => {
+                    return Ok(format!("{name} {version} stays in {repo_name} (Retain)"));
+                }
+            };
+            tokio::task::spawn_blocking(move || store.withdraw(ecosystem, &n, &v, how))
                 .await
                 .map_err(|e| TargetError {
-                    message: format!("the unlisting task failed: {e}"),
+                    message: format!("the withdrawal task failed: {e}"),
                     retryable: true,
                 })?
                 .map_err(|e| TargetError {
                     message: e.to_string(),
                     retryable: true,
                 })?;
+            let done = match how {
+                Withdrawal::Unlist => "taken out of the index; its files still download by URL",
+                Withdrawal::Archive => "archived: out of the index and no longer downloadable",
+                Withdrawal::Dispose => "disposed: out of the index and its files deleted",
+            };
             return Ok(format!(
-                "{name} {version} taken out of the {repo_name} index ({policy:?})"
+                "{name} {version} in {repo_name} {done} ({policy:?})"
             ));
         }
         let Some(ca) = &repo.spec.code_artifact else {

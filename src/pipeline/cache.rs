@@ -92,4 +92,15 @@ impl Cache {
         }
         Ok(dest)
     }
+    /// Deletes the file with this sha256 (its sha512 alias then resolves to nothing).
+    pub fn remove(&self, sha256: &str) -> io::Result<()> {
+        let sha256 = sha256.to_ascii_lowercase();
+        if !is_hex(&sha256, 64) {
+            return Ok(());
+        }
+        match std::fs::remove_file(self.path_for("sha256", &sha256)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
 }

@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::publish::builtin::store::Store;
+use crate::publish::builtin::store::{Store, Withdrawal};
 use crate::serve::Body;
 
 /// The account the emulator pretends to be.
@@ -377,15 +377,16 @@ impl Emulator {
                 } else {
                     assets
                 };
-                if assets.is_empty() {
-                    return not_found(&format!(
-                        "Package version '{full_name}@{version}' not found in repository '{repository}'"
-                    ));
-                }
                 let status = pkg
                     .and_then(|p| p.status.get(&version))
                     .cloned()
                     .unwrap_or_else(|| "Published".into());
+                // A disposed version keeps its record (status Disposed) with no assets left.
+                if assets.is_empty() && status != "Disposed" {
+                    return not_found(&format!(
+                        "Package version '{full_name}@{version}' not found in repository '{repository}'"
+                    ));
+                }
                 if path == "/v1/package/version" {
                     ok(json!({"packageVersion": {
                         "format": format, "namespace": if namespace.is_empty() { Value::Null } else { json!(namespace) },
@@ -409,6 +410,12 @@ impl Emulator {
                     .and_then(|r| r.packages.get(&key));
                 if let Some(p) = pkg {
                     versions.extend(p.generic.keys().cloned());
+                    versions.extend(
+                        p.status
+                            .iter()
+                            .filter(|(_, s)| *s == "Disposed")
+                            .map(|(v, _)| v.clone()),
+                    );
                 }
                 versions.sort();
                 versions.dedup();
@@ -514,13 +521,25 @@ impl Emulator {
                         );
                         continue;
                     }
-                    if target != "Published" {
+                    let how = match target.as_str() {
+                        "Unlisted" => Some(Withdrawal::Unlist),
+                        "Archived" => Some(Withdrawal::Archive),
+                        "Disposed" => Some(Withdrawal::Dispose),
+                        _ => None,
+                    };
+                    if let Some(how) = how {
                         let eco = if format == "npm" {
                             crate::api::package_request::Ecosystem::Npm
                         } else {
                             crate::api::package_request::Ecosystem::Pypi
                         };
-                        let _ = store.unlist(eco, &full_name, &v);
+                        if let Err(e) = store.withdraw(eco, &full_name, &v, how) {
+                            return aws_error(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "InternalServerException",
+                                e.to_string(),
+                            );
+                        }
                     }
                     let mut st = self.lock();
                     if let Some(repo) = st

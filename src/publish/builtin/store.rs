@@ -3,7 +3,9 @@
 //! fsync, rename), so a reader never sees half a write and a restart finds everything.
 //!
 //! Layout under the root: `blobs/sha256/ab/abcd…` and `index/pypi/<pep503-name>.json`,
-//! `index/npm/<name with / as %2f>.json`.
+//! `index/npm/<name with / as %2f>.json`, and `index/archived/<sha256>`: an empty marker for each
+//! blob that only archived versions refer to, so serving a file by its digest stays one `stat`
+//! (and right when several processes serve the same root).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -58,6 +60,9 @@ pub struct PypiFile {
     /// Unlisted files stay stored (and downloadable by URL) but leave the index.
     #[serde(default)]
     pub unlisted: bool,
+    /// Archived files are unlisted and no longer downloadable; their bytes are kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -78,12 +83,32 @@ pub struct NpmVersion {
     pub published: String,
     #[serde(default)]
     pub unlisted: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archived: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct NpmPackage {
     pub name: String,
     pub versions: std::collections::BTreeMap<String, NpmVersion>,
+}
+
+/// How a version leaves the repository: the `PackageRepository` deletion policies, with
+/// CodeArtifact's meanings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// Out of the index; its files still download by URL (an exact pin keeps working).
+    Unlist,
+    /// Out of the index and not downloadable; the bytes stay, so it can be restored.
+    Archive,
+    /// Gone: out of the index and its files deleted (unless another version has the same bytes).
+    Dispose,
+}
+
+#[derive(Default)]
+struct References {
+    total: usize,
+    downloadable: usize,
 }
 
 pub struct Store {
@@ -112,7 +137,7 @@ pub fn npm_key(name: &str) -> String {
 impl Store {
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
         let root = root.into();
-        for dir in ["index/pypi", "index/npm", "tmp"] {
+        for dir in ["index/pypi", "index/npm", "index/archived", "tmp"] {
             std::fs::create_dir_all(root.join(dir)).map_err(io(&root))?;
         }
         let blobs = Cache::open(root.join("blobs")).map_err(io(&root))?;
@@ -123,8 +148,16 @@ impl Store {
         })
     }
 
+    /// The stored file with this sha256, unless only archived versions refer to it.
     pub fn blob(&self, sha256: &str) -> Option<PathBuf> {
-        self.blobs.get(sha256)
+        let path = self.blobs.get(sha256)?;
+        (!self.archived_marker(sha256).exists()).then_some(path)
+    }
+
+    fn archived_marker(&self, sha256: &str) -> PathBuf {
+        self.root
+            .join("index/archived")
+            .join(sha256.to_ascii_lowercase())
     }
 
     fn read_doc<T: for<'de> Deserialize<'de> + Default>(
@@ -230,6 +263,8 @@ impl Store {
                 return Ok(Published::AlreadyPresent);
             }
             existing.unlisted = false;
+            existing.archived = false;
+            self.set_archived_marker(&existing.sha256.clone(), false)?;
         } else {
             project.files.push(PypiFile {
                 filename: filename.into(),
@@ -239,6 +274,7 @@ impl Store {
                 requires_python: requires_python.map(str::to_string),
                 upload_time: now(),
                 unlisted: false,
+                archived: false,
             });
         }
         self.write_doc(&path, &project)?;
@@ -274,6 +310,8 @@ impl Store {
                 return Ok(Published::AlreadyPresent);
             }
             existing.unlisted = false;
+            existing.archived = false;
+            self.set_archived_marker(&existing.sha256.clone(), false)?;
         } else {
             package.versions.insert(
                 version.into(),
@@ -285,6 +323,7 @@ impl Store {
                     size,
                     published: now(),
                     unlisted: false,
+                    archived: false,
                 },
             );
         }
@@ -292,16 +331,28 @@ impl Store {
         Ok(Published::Created)
     }
 
-    /// Takes a version out of the index (its files stay stored): the `Unlist` deletion policy.
-    pub fn unlist(
+    /// Takes a version out of the repository as `how` says. Returns whether anything changed
+    /// (false when the version is not there or already withdrawn that way).
+    pub fn withdraw(
         &self,
         ecosystem: crate::api::package_request::Ecosystem,
         name: &str,
         version: &str,
+        how: Withdrawal,
     ) -> Result<bool, StoreError> {
+        use crate::api::package_request::Ecosystem;
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        // (sha256, archived after this) of each file the withdrawal touched.
+        let mut touched: Vec<(String, bool)> = Vec::new();
+        let mut changed = false;
+        let apply = |unlisted: &mut bool, archived: &mut bool| -> bool {
+            let before = (*unlisted, *archived);
+            *unlisted = true;
+            *archived = how == Withdrawal::Archive || (*archived && how != Withdrawal::Unlist);
+            before != (*unlisted, *archived)
+        };
         match ecosystem {
-            crate::api::package_request::Ecosystem::Pypi => {
+            Ecosystem::Pypi => {
                 let path = self
                     .root
                     .join("index/pypi")
@@ -310,17 +361,26 @@ impl Store {
                     return Ok(false);
                 };
                 let wanted = crate::pipeline::version::pep440::Version::parse(version).ok();
-                let mut changed = false;
-                for f in project.files.iter_mut().filter(|f| {
+                let is_version = |f: &PypiFile| {
                     crate::pipeline::version::pep440::Version::parse(&f.version).ok() == wanted
-                }) {
-                    changed |= !f.unlisted;
-                    f.unlisted = true;
+                };
+                if how == Withdrawal::Dispose {
+                    let (gone, kept) = project.files.into_iter().partition(is_version);
+                    project.files = kept;
+                    let gone: Vec<PypiFile> = gone;
+                    changed = !gone.is_empty();
+                    touched.extend(gone.into_iter().map(|f| (f.sha256, false)));
+                } else {
+                    for f in project.files.iter_mut().filter(|f| is_version(f)) {
+                        changed |= apply(&mut f.unlisted, &mut f.archived);
+                        touched.push((f.sha256.clone(), f.archived));
+                    }
                 }
-                self.write_doc(&path, &project)?;
-                Ok(changed)
+                if changed {
+                    self.write_doc(&path, &project)?;
+                }
             }
-            crate::api::package_request::Ecosystem::Npm => {
+            Ecosystem::Npm => {
                 let path = self
                     .root
                     .join("index/npm")
@@ -328,14 +388,80 @@ impl Store {
                 let Some(mut package) = self.read_doc::<NpmPackage>(&path)? else {
                     return Ok(false);
                 };
-                let changed = package
-                    .versions
-                    .get_mut(version)
-                    .is_some_and(|v| !std::mem::replace(&mut v.unlisted, true));
-                self.write_doc(&path, &package)?;
-                Ok(changed)
+                if how == Withdrawal::Dispose {
+                    if let Some(v) = package.versions.remove(version) {
+                        changed = true;
+                        touched.push((v.sha256, false));
+                    }
+                } else if let Some(v) = package.versions.get_mut(version) {
+                    changed = apply(&mut v.unlisted, &mut v.archived);
+                    touched.push((v.sha256.clone(), v.archived));
+                }
+                if changed {
+                    self.write_doc(&path, &package)?;
+                }
             }
         }
+        // The index documents are written first: a crash between the two leaves a blob the
+        // index no longer offers, never an index entry whose file is gone.
+        for (sha256, archived) in touched {
+            let refs = self.references(&sha256)?;
+            if how == Withdrawal::Dispose && refs.total == 0 {
+                self.set_archived_marker(&sha256, false)?;
+                self.blobs.remove(&sha256).map_err(io(self.blobs.root()))?;
+            } else {
+                // Withheld only while no version that may still be downloaded has these bytes.
+                self.set_archived_marker(&sha256, archived && refs.downloadable == 0)?;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// How many index entries, across every package, refer to the blob `sha256`. A scan of the
+    /// index: withdrawals are rare and the built-in repository is small.
+    fn references(&self, sha256: &str) -> Result<References, StoreError> {
+        let mut refs = References::default();
+        let mut count = |archived: bool| {
+            refs.total += 1;
+            if !archived {
+                refs.downloadable += 1;
+            }
+        };
+        for dir in ["index/pypi", "index/npm"] {
+            let dir = self.root.join(dir);
+            for entry in std::fs::read_dir(&dir).map_err(io(&dir))?.flatten() {
+                let path = entry.path();
+                if path.extension().is_none_or(|e| e != "json") {
+                    continue;
+                }
+                let Some(doc) = self.read_doc::<Value>(&path)? else {
+                    continue;
+                };
+                let entries = doc["files"].as_array().into_iter().flatten().chain(
+                    doc["versions"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|m| m.values()),
+                );
+                for e in entries.filter(|e| e["sha256"] == sha256) {
+                    count(e["archived"].as_bool().unwrap_or(false));
+                }
+            }
+        }
+        Ok(refs)
+    }
+
+    fn set_archived_marker(&self, sha256: &str, archived: bool) -> Result<(), StoreError> {
+        let marker = self.archived_marker(sha256);
+        let result = if archived {
+            std::fs::File::create(&marker).and_then(|f| f.sync_all())
+        } else {
+            match std::fs::remove_file(&marker) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        };
+        result.map_err(io(&marker))
     }
 
     pub fn pypi_project(&self, normalized: &str) -> Result<Option<PypiProject>, StoreError> {
