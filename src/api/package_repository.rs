@@ -85,11 +85,11 @@ pub enum DeletionPolicy {
     /// Leave it installable.
     #[default]
     Retain,
-    /// Hide it from listings; pinned installs still work.
+    /// Take it out of the index and version lists; its files still download by direct URL.
     Unlist,
-    /// Keep it, but no longer installable.
+    /// Take it out of the index and refuse downloads; the bytes are kept, so it can return.
     Archive,
-    /// Remove its assets for good.
+    /// Delete its files for good.
     Dispose,
 }
 
