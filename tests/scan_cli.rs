@@ -340,16 +340,6 @@ async fn the_osv_api_is_queried_when_configured() {
 #[tokio::test]
 async fn a_cvss_v4_only_advisory_is_scored_and_denies() {
     let reg = registry().await;
-    reg.add_npm_version(
-        "gadget",
-        "2.0.0",
-        archives::npm_tarball(
-            r#"{"name":"gadget","version":"2.0.0","license":"MIT"}"#,
-            "module.exports = 2;\n",
-        ),
-        Fault::default(),
-        json!({}),
-    );
     let dir = std::env::temp_dir().join(format!("airlock-scan-cvss4-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let vector = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N";
@@ -363,20 +353,36 @@ async fn a_cvss_v4_only_advisory_is_scored_and_denies() {
     });
     std::fs::write(dir.join("GHSA-4444-4444-4444.json"), record.to_string()).expect("write");
     let advisories = dir.to_string_lossy().into_owned();
+    // The affected release and the one that fixes it.
+    let mut runs = Vec::new();
+    for version in ["2.0.0", "2.0.1"] {
+        reg.add_npm_version(
+            "gadget",
+            version,
+            archives::npm_tarball(
+                &json!({"name": "gadget", "version": version, "license": "MIT"}).to_string(),
+                "module.exports = 2;\n",
+            ),
+            Fault::default(),
+            json!({}),
+        );
+        let spec = format!("npm:gadget@{version}");
+        runs.push(
+            scan(
+                &reg,
+                &[&spec, "--advisories", &advisories, "--output", "json"],
+            )
+            .await,
+        );
+    }
+    let (affected, fixed) = (&runs[0], &runs[1]);
 
-    let run = scan(
-        &reg,
-        &[
-            "npm:gadget@2.0.0",
-            "--advisories",
-            &advisories,
-            "--output",
-            "json",
-        ],
-    )
-    .await;
-    assert_eq!(run.code, 1, "denied: {}{}", run.stdout, run.stderr);
-    let doc = json_of(&run);
+    assert_eq!(
+        affected.code, 1,
+        "denied: {}{}",
+        affected.stdout, affected.stderr
+    );
+    let doc = json_of(affected);
     let p = &doc["packages"][0];
     assert_eq!(p["decision"], "denied");
     let f = p["findings"]
@@ -392,28 +398,6 @@ async fn a_cvss_v4_only_advisory_is_scored_and_denies() {
             && evidence.contains("[fixed in: 2.0.1]"),
         "{evidence}"
     );
-
     // The fixed release is not affected.
-    reg.add_npm_version(
-        "gadget",
-        "2.0.1",
-        archives::npm_tarball(
-            r#"{"name":"gadget","version":"2.0.1","license":"MIT"}"#,
-            "module.exports = 2;\n",
-        ),
-        Fault::default(),
-        json!({}),
-    );
-    let run = scan(
-        &reg,
-        &[
-            "npm:gadget@2.0.1",
-            "--advisories",
-            &advisories,
-            "--output",
-            "json",
-        ],
-    )
-    .await;
-    assert_eq!(run.code, 0, "approved: {}{}", run.stdout, run.stderr);
+    assert_eq!(fixed.code, 0, "approved: {}{}", fixed.stdout, fixed.stderr);
 }

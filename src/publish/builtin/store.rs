@@ -154,6 +154,20 @@ impl Store {
         (!self.archived_marker(sha256).exists()).then_some(path)
     }
 
+    /// The index document of the PyPI project `normalized` (a PEP 503 name).
+    fn pypi_doc(&self, normalized: &str) -> PathBuf {
+        self.root
+            .join("index/pypi")
+            .join(format!("{normalized}.json"))
+    }
+
+    /// The index document of the npm package `name`.
+    fn npm_doc(&self, name: &str) -> PathBuf {
+        self.root
+            .join("index/npm")
+            .join(format!("{}.json", npm_key(name)))
+    }
+
     fn archived_marker(&self, sha256: &str) -> PathBuf {
         self.root
             .join("index/archived")
@@ -247,7 +261,7 @@ impl Store {
         let (sha256, _, _, size) = self.put_blob(file)?;
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
         let key = normalize_pypi_name(name);
-        let path = self.root.join("index/pypi").join(format!("{key}.json"));
+        let path = self.pypi_doc(&key);
         let mut project: PypiProject = self.read_doc(&path)?.unwrap_or_default();
         project.name = key.clone();
         if let Some(existing) = project.files.iter_mut().find(|f| f.filename == filename) {
@@ -264,7 +278,7 @@ impl Store {
             }
             existing.unlisted = false;
             existing.archived = false;
-            self.set_archived_marker(&existing.sha256.clone(), false)?;
+            self.set_archived_marker(&existing.sha256, false)?;
         } else {
             project.files.push(PypiFile {
                 filename: filename.into(),
@@ -291,10 +305,7 @@ impl Store {
             .ok_or_else(|| StoreError::Invalid("package.json has no version".into()))?;
         let (sha256, sha512, sha1, size) = self.put_blob(tarball)?;
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let path = self
-            .root
-            .join("index/npm")
-            .join(format!("{}.json", npm_key(name)));
+        let path = self.npm_doc(name);
         let mut package: NpmPackage = self.read_doc(&path)?.unwrap_or_default();
         package.name = name.into();
         if let Some(existing) = package.versions.get_mut(version) {
@@ -311,7 +322,7 @@ impl Store {
             }
             existing.unlisted = false;
             existing.archived = false;
-            self.set_archived_marker(&existing.sha256.clone(), false)?;
+            self.set_archived_marker(&existing.sha256, false)?;
         } else {
             package.versions.insert(
                 version.into(),
@@ -353,10 +364,7 @@ impl Store {
         };
         match ecosystem {
             Ecosystem::Pypi => {
-                let path = self
-                    .root
-                    .join("index/pypi")
-                    .join(format!("{}.json", normalize_pypi_name(name)));
+                let path = self.pypi_doc(&normalize_pypi_name(name));
                 let Some(mut project) = self.read_doc::<PypiProject>(&path)? else {
                     return Ok(false);
                 };
@@ -381,10 +389,7 @@ impl Store {
                 }
             }
             Ecosystem::Npm => {
-                let path = self
-                    .root
-                    .join("index/npm")
-                    .join(format!("{}.json", npm_key(name)));
+                let path = self.npm_doc(name);
                 let Some(mut package) = self.read_doc::<NpmPackage>(&path)? else {
                     return Ok(false);
                 };
@@ -421,12 +426,6 @@ impl Store {
     /// index: withdrawals are rare and the built-in repository is small.
     fn references(&self, sha256: &str) -> Result<References, StoreError> {
         let mut refs = References::default();
-        let mut count = |archived: bool| {
-            refs.total += 1;
-            if !archived {
-                refs.downloadable += 1;
-            }
-        };
         for dir in ["index/pypi", "index/npm"] {
             let dir = self.root.join(dir);
             for entry in std::fs::read_dir(&dir).map_err(io(&dir))?.flatten() {
@@ -444,7 +443,8 @@ impl Store {
                         .flat_map(|m| m.values()),
                 );
                 for e in entries.filter(|e| e["sha256"] == sha256) {
-                    count(e["archived"].as_bool().unwrap_or(false));
+                    refs.total += 1;
+                    refs.downloadable += usize::from(!e["archived"].as_bool().unwrap_or(false));
                 }
             }
         }
@@ -468,12 +468,7 @@ impl Store {
         if normalized.contains(['/', '\\', '.']) {
             return Ok(None);
         }
-        self.read_doc(
-            &self
-                .root
-                .join("index/pypi")
-                .join(format!("{normalized}.json")),
-        )
+        self.read_doc(&self.pypi_doc(normalized))
     }
 
     pub fn pypi_projects(&self) -> Vec<String> {
@@ -496,11 +491,6 @@ impl Store {
         if name.contains("..") || name.contains('\\') || name.matches('/').count() > 1 {
             return Ok(None);
         }
-        self.read_doc(
-            &self
-                .root
-                .join("index/npm")
-                .join(format!("{}.json", npm_key(name))),
-        )
+        self.read_doc(&self.npm_doc(name))
     }
 }

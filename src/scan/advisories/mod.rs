@@ -236,8 +236,9 @@ impl AdvisoryDb {
             .map(|(r, prepared)| {
                 let (severity, severity_source) = prepared
                     .iter()
-                    .map(|p| p.severity.clone())
+                    .map(|p| &p.severity)
                     .max_by_key(|s| s.0)
+                    .cloned()
                     .unwrap_or((Severity::Medium, String::new()));
                 let affected: Vec<&Affected> =
                     prepared.iter().map(|p| &r.affected[p.affected]).collect();
