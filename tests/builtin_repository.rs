@@ -341,6 +341,39 @@ async fn unlist_archive_and_dispose_withdraw_as_codeartifact_does() {
     assert!(blob(&sha2).is_file(), "archiving keeps the bytes");
     let (_, page) = get(format!("{index}demo-pkg/")).await;
     assert!(!listed(&page, &name2), "{page}");
+    // The same bytes published as a new version are that version's to download; disposing that
+    // version withholds them again, since only the archived 2.0 is left with them.
+    let twin = "demo_pkg-2.0.post1-py3-none-any.whl";
+    assert_eq!(
+        store
+            .publish_pypi("demo-pkg", "2.0.post1", twin, &v2, None)
+            .expect("publish the same bytes"),
+        Published::Created
+    );
+    assert_eq!(
+        get(url2.clone()).await.0,
+        200,
+        "a listed entry's bytes download"
+    );
+    assert!(
+        store
+            .withdraw(
+                Ecosystem::Pypi,
+                "demo-pkg",
+                "2.0.post1",
+                Withdrawal::Dispose
+            )
+            .expect("dispose the twin")
+    );
+    assert_eq!(
+        get(url2.clone()).await.0,
+        404,
+        "only the archived 2.0 has them"
+    );
+    assert!(
+        blob(&sha2).is_file(),
+        "the archived 2.0 still refers to them"
+    );
     assert_eq!(
         store
             .publish_pypi("demo-pkg", "2.0", &name2, &v2, None)

@@ -274,16 +274,17 @@ impl Store {
                 });
             }
             if !existing.unlisted {
+                // A listed entry's bytes are never withheld (see the end of this function).
+                self.set_archived_marker(&sha256, false)?;
                 return Ok(Published::AlreadyPresent);
             }
             existing.unlisted = false;
             existing.archived = false;
-            self.set_archived_marker(&existing.sha256, false)?;
         } else {
             project.files.push(PypiFile {
                 filename: filename.into(),
                 version: version.into(),
-                sha256,
+                sha256: sha256.clone(),
                 size,
                 requires_python: requires_python.map(str::to_string),
                 upload_time: now(),
@@ -292,6 +293,8 @@ impl Store {
             });
         }
         self.write_doc(&path, &project)?;
+        // These bytes may be an archived version's too; a listed entry makes them downloadable.
+        self.set_archived_marker(&sha256, false)?;
         Ok(Published::Created)
     }
 
@@ -318,17 +321,18 @@ impl Store {
                 });
             }
             if !existing.unlisted {
+                // A listed entry's bytes are never withheld (see the end of this function).
+                self.set_archived_marker(&sha256, false)?;
                 return Ok(Published::AlreadyPresent);
             }
             existing.unlisted = false;
             existing.archived = false;
-            self.set_archived_marker(&existing.sha256, false)?;
         } else {
             package.versions.insert(
                 version.into(),
                 NpmVersion {
                     manifest: manifest.clone(),
-                    sha256,
+                    sha256: sha256.clone(),
                     integrity: crate::pipeline::resolve::sha512_integrity(&sha512),
                     shasum: sha1,
                     size,
@@ -339,6 +343,8 @@ impl Store {
             );
         }
         self.write_doc(&path, &package)?;
+        // These bytes may be an archived version's too; a listed entry makes them downloadable.
+        self.set_archived_marker(&sha256, false)?;
         Ok(Published::Created)
     }
 
@@ -353,8 +359,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         use crate::api::package_request::Ecosystem;
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        // (sha256, archived after this) of each file the withdrawal touched.
-        let mut touched: Vec<(String, bool)> = Vec::new();
+        // The blobs of the files the withdrawal touched.
+        let mut touched: Vec<String> = Vec::new();
         let mut changed = false;
         let apply = |unlisted: &mut bool, archived: &mut bool| -> bool {
             let before = (*unlisted, *archived);
@@ -377,11 +383,11 @@ impl Store {
                     project.files = kept;
                     let gone: Vec<PypiFile> = gone;
                     changed = !gone.is_empty();
-                    touched.extend(gone.into_iter().map(|f| (f.sha256, false)));
+                    touched.extend(gone.into_iter().map(|f| f.sha256));
                 } else {
                     for f in project.files.iter_mut().filter(|f| is_version(f)) {
                         changed |= apply(&mut f.unlisted, &mut f.archived);
-                        touched.push((f.sha256.clone(), f.archived));
+                        touched.push(f.sha256.clone());
                     }
                 }
                 if changed {
@@ -396,11 +402,11 @@ impl Store {
                 if how == Withdrawal::Dispose {
                     if let Some(v) = package.versions.remove(version) {
                         changed = true;
-                        touched.push((v.sha256, false));
+                        touched.push(v.sha256);
                     }
                 } else if let Some(v) = package.versions.get_mut(version) {
                     changed = apply(&mut v.unlisted, &mut v.archived);
-                    touched.push((v.sha256.clone(), v.archived));
+                    touched.push(v.sha256.clone());
                 }
                 if changed {
                     self.write_doc(&path, &package)?;
@@ -409,14 +415,12 @@ impl Store {
         }
         // The index documents are written first: a crash between the two leaves a blob the
         // index no longer offers, never an index entry whose file is gone.
-        for (sha256, archived) in touched {
+        for sha256 in touched {
             let refs = self.references(&sha256)?;
+            // Withheld while every entry left with these bytes is archived.
+            self.set_archived_marker(&sha256, refs.total > 0 && refs.downloadable == 0)?;
             if how == Withdrawal::Dispose && refs.total == 0 {
-                self.set_archived_marker(&sha256, false)?;
                 self.blobs.remove(&sha256).map_err(io(self.blobs.root()))?;
-            } else {
-                // Withheld only while no version that may still be downloaded has these bytes.
-                self.set_archived_marker(&sha256, archived && refs.downloadable == 0)?;
             }
         }
         Ok(changed)
