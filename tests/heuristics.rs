@@ -163,6 +163,37 @@ fn findings_in_test_code_count_one_step_less() {
 }
 
 #[test]
+fn a_pth_file_is_never_discounted_as_test_code() {
+    use airlock::api::package_request::Severity;
+    let payload = b"import os; exec(__import__('base64').b64decode('cHJpbnQoMSk='))\n";
+    let mut plain = Vec::new();
+    heuristics::scan_text("hook.pth", payload, &mut plain);
+    assert!(!plain.is_empty(), "the payload is found at all");
+    // A name that looks like test code, and a test directory: Python still runs the file at
+    // every start when an installer puts it at the top of site-packages, so nothing is lowered.
+    for path in ["test_hook.pth", "tests/hook.pth", "pkg/testing/hook.pth"] {
+        let mut out = Vec::new();
+        heuristics::scan_text(path, payload, &mut out);
+        let severities: Vec<Severity> = out.iter().map(|f| f.severity).collect();
+        let expected: Vec<Severity> = plain.iter().map(|f| f.severity).collect();
+        assert_eq!(severities, expected, "{path}");
+        assert!(
+            out.iter()
+                .all(|f| !f.evidence.as_deref().unwrap_or("").contains("test code")),
+            "{path}: {out:?}"
+        );
+    }
+    // A module named like a test is test code only when it is a Python module.
+    let mut out = Vec::new();
+    heuristics::scan_text(
+        "pkg/test_net.py",
+        b"URL = 'http://45.61.139.22/'\n",
+        &mut out,
+    );
+    assert_eq!(out[0].severity, Severity::Low);
+}
+
+#[test]
 fn findings_carry_file_line_and_evidence() {
     let mut out = Vec::new();
     heuristics::scan_text(

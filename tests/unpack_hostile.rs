@@ -179,23 +179,32 @@ fn a_hundred_thousand_tiny_entries_stop_at_the_entry_limit() {
 
 #[test]
 fn duplicates_invalid_names_and_bad_crcs_are_findings() {
-    let mut bad_name = ZipEntry::file("x", b"1");
-    bad_name.name = b"pkg/\xff\xfe.py".to_vec();
+    use airlock::api::package_request::Severity;
+    // The same path twice: pip writes both (the last wins), so which one was scanned is a guess.
     let zip = archives::zip(&[
         ZipEntry::file("pkg/a.py", b"1"),
-        ZipEntry::file("pkg//a.py", b"2"),
-        bad_name,
+        ZipEntry::file("pkg/a.py", b"2"),
     ]);
+    let (r, _) = run(zip, Format::Zip, &Limits::default());
+    assert_eq!(rules(&r), vec!["archive.ambiguous"]);
+    assert!(!r.complete);
+    let evidence = r.findings[0].evidence.clone().unwrap_or_default();
+    assert!(evidence.contains("twice"), "{evidence}");
+    // Names that readers normalise differently are refused, not normalised.
+    let zip = archives::zip(&[ZipEntry::file("pkg//a.py", b"2")]);
     let (r, seen) = run(zip, Format::Zip, &Limits::default());
+    assert_eq!(rules(&r), vec!["archive.ambiguous"]);
+    assert!(seen.is_empty());
+    let mut bad_name = ZipEntry::file("x", b"1");
+    bad_name.name = b"pkg/\xff\xfe.py".to_vec();
+    let (r, seen) = run(archives::zip(&[bad_name]), Format::Zip, &Limits::default());
+    assert_eq!(rules(&r), vec!["archive.invalid-name"]);
     assert_eq!(
-        rules(&r),
-        vec!["archive.duplicate-name", "archive.invalid-name"]
+        r.findings[0].severity,
+        Severity::High,
+        "unscanned content denies"
     );
-    assert_eq!(
-        seen,
-        vec!["pkg/a.py", "pkg/a.py"],
-        "both copies are scanned: both would be published"
-    );
+    assert!(seen.is_empty());
     let payload = archives::deflate(b"print('hello')");
     let zip = archives::zip_raw(&[(b"m.py".to_vec(), payload, 14, 0xdead_beef, true, None)]);
     let (r, _) = run(zip, Format::Zip, &Limits::default());

@@ -69,28 +69,56 @@ fn hostile_archives_unpack_in_bounded_memory_and_leave_no_files() {
         true,
         None,
     )]);
-    // 1 GiB of zeros behind a tar header, as gzip members of 16 MiB each.
-    let member = archives::gzip(&vec![0u8; 16 << 20]);
-    let mut tgz_bomb = archives::gzip(&archives::tar_header(
-        b"pkg/zeros",
-        1 << 30,
-        b'0',
-        "",
-        0o644,
-    ));
-    for _ in 0..64 {
-        tgz_bomb.extend_from_slice(&member);
-    }
+    // 256 MiB of zeros behind a tar header, in one gzip member.
+    let tgz_bomb = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&archives::tar_header(
+            b"pkg/zeros",
+            256 << 20,
+            b'0',
+            "",
+            0o644,
+        ))
+        .expect("gz");
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            e.write_all(&chunk).expect("gz");
+        }
+        e.finish().expect("gz")
+    };
     let flood = archives::tar_gz(
         &(0..100_000)
             .map(|i| TarEntry::file(&format!("p/{i}"), b"x"))
             .collect::<Vec<_>>(),
     );
+    // 300 000 directories with 4 KiB names (GNU long names): a few MB compressed. Directories
+    // count against the entry limit and names are kept as hashes, so this stays small.
+    let dirs = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let tail = "d".repeat(4000);
+        for i in 0..300_000u32 {
+            let mut name = format!("demo-1.0/{i:08}/{tail}/").into_bytes();
+            name.push(0);
+            let mut block =
+                archives::tar_header(b"././@LongLink", name.len() as u64, b'L', "", 0).to_vec();
+            block.extend_from_slice(&name);
+            while !block.len().is_multiple_of(512) {
+                block.push(0);
+            }
+            block.extend_from_slice(&archives::tar_header(b"demo-1.0/d/", 0, b'5', "", 0o755));
+            e.write_all(&block).expect("gz");
+        }
+        e.write_all(&[0u8; 1024]).expect("gz");
+        e.finish().expect("gz")
+    };
     let cases = [
         ("declared.whl", declared_bomb, "archive.bomb"),
         ("lying.whl", lying_bomb, "archive.bomb"),
         ("zeros.tar.gz", tgz_bomb, "archive.bomb"),
         ("flood.tar.gz", flood, "archive.too-many-entries"),
+        ("dirs.tar.gz", dirs, "archive.too-many-entries"),
     ];
     for (name, bytes, rule) in cases {
         let path = dir.join(name);
@@ -109,7 +137,13 @@ fn hostile_archives_unpack_in_bounded_memory_and_leave_no_files() {
     left.sort();
     assert_eq!(
         left,
-        vec!["declared.whl", "flood.tar.gz", "lying.whl", "zeros.tar.gz"],
+        vec![
+            "declared.whl",
+            "dirs.tar.gz",
+            "flood.tar.gz",
+            "lying.whl",
+            "zeros.tar.gz"
+        ],
         "unpacking writes nothing"
     );
     let _ = std::fs::remove_dir_all(&dir);

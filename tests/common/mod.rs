@@ -3,4 +3,5 @@
 pub mod archives;
 pub mod aws;
 pub mod dev;
+pub mod hostile;
 pub mod registry;

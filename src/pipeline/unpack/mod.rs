@@ -2,9 +2,15 @@
 //! under hard limits. Archives are hostile input: every limit hit is a finding (`archive.bomb`,
 //! `archive.path-traversal`, …) and never a panic, an unbounded allocation or a hang.
 //!
+//! One strict reading: an archive whose bytes installers could read in different ways (pip with
+//! Python's `tarfile`/`zipfile`, uv, npm's node-tar) is refused with an `archive.ambiguous`
+//! finding, never read one way and installed another. What is delivered to the scanners is
+//! exactly the set of (path, bytes) an installer writes: links are delivered under their own
+//! names with the content they point at, or refused.
+//!
 //! Memory stays bounded by construction: content reaches the visitor through a reader, never as
-//! a whole; only a nested archive small enough to scan is held in memory; names, headers and the
-//! zip central directory have their own caps.
+//! a whole; only a nested archive small enough to scan is held in memory; names are kept as
+//! hashes; headers, the zip central directory and the link-target cache have their own caps.
 
 mod guard;
 mod names;
@@ -12,9 +18,11 @@ mod tar;
 mod zip;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Read};
 use std::path::Path;
+use std::rc::Rc;
 
 pub use crate::api::package_request::FindingSummary as Finding;
 use crate::api::package_request::Severity;
@@ -105,7 +113,7 @@ impl Format {
 /// What unpacking saw.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct UnpackReport {
-    /// Entries passed to the visitor.
+    /// Entries read (files, directories, links), counted against `max_entries`.
     pub entries: u64,
     /// Uncompressed bytes read.
     pub bytes: u64,
@@ -175,21 +183,69 @@ impl Budget<'_> {
     }
 }
 
+/// What kind of entry a name belongs to, for the duplicate and root checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryKind {
+    File,
+    Dir,
+    Link,
+}
+
+/// An error that ends one archive level because it was refused as ambiguous; the finding is
+/// already recorded, so it is not reported again as `archive.corrupt`.
+#[derive(Debug)]
+struct Refused;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("refused as ambiguous")
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Regular files kept in memory as link targets: a link is delivered under its own name with the
+/// content it points at, as installers write it.
+const CACHE_FILE_BYTES: usize = 64 << 10;
+const CACHE_TOTAL_BYTES: usize = 2 << 20;
+/// What one kept file costs beyond its bytes (map slot, allocations), so many tiny files stay
+/// within the total too.
+const CACHE_ENTRY_OVERHEAD: usize = 96;
+
 /// Per-archive-level state: where its entries sit in the whole, and the names seen so far.
 pub(crate) struct Level<'b, 'l> {
     budget: &'b Budget<'l>,
     prefix: String,
     depth: u32,
-    seen: HashSet<String>,
+    /// Every name seen, as a keyed hash (bounded memory whatever the names' length), and
+    /// whether it was a directory.
+    seen: HashMap<u64, EntryKind>,
+    hasher: RandomState,
+    /// Source packages (sdists, npm tarballs) must have exactly one top-level directory:
+    /// pip strips it only when all entries share it, node-tar's `strip: 1` strips whatever comes
+    /// first, so two roots put two files on one path.
+    single_root: bool,
+    root: Option<String>,
+    /// Symlinks seen (hashed): nothing may be written through one.
+    symlinks: HashSet<u64>,
+    /// Small regular files read so far, as link targets.
+    cache: HashMap<String, (Rc<[u8]>, Option<u32>)>,
+    cache_bytes: usize,
 }
 
 impl<'b, 'l> Level<'b, 'l> {
-    fn new(budget: &'b Budget<'l>, prefix: String, depth: u32) -> Self {
+    fn new(budget: &'b Budget<'l>, prefix: String, depth: u32, single_root: bool) -> Self {
         Self {
             budget,
             prefix,
             depth,
-            seen: HashSet::new(),
+            seen: HashMap::new(),
+            hasher: RandomState::new(),
+            single_root,
+            root: None,
+            symlinks: HashSet::new(),
+            cache: HashMap::new(),
+            cache_bytes: 0,
         }
     }
 
@@ -197,27 +253,122 @@ impl<'b, 'l> Level<'b, 'l> {
         format!("{}{path}", self.prefix)
     }
 
-    /// Checks a raw entry name; the normalised path if the entry may be read.
-    fn check_name(&mut self, raw: &[u8]) -> Option<String> {
-        match names::check(raw) {
-            Ok(path) => {
-                if !self.seen.insert(path.clone()) {
-                    self.budget.finding(
-                        "archive.duplicate-name",
-                        Severity::High,
-                        Some(&self.display(&path)),
-                        "the same path appears twice; installers differ on which copy wins".into(),
-                    );
-                }
-                Some(path)
-            }
+    fn hash(&self, path: &str) -> u64 {
+        self.hasher.hash_one(path)
+    }
+
+    /// Refuses the archive as ambiguous: a denying finding that stops reading. Inside a nested
+    /// archive (data no installer opens; its bytes were scanned as a file) it is Low and ends
+    /// only that level. Returns the error that ends the reader.
+    fn refuse(&self, path: Option<&str>, evidence: String) -> io::Error {
+        let shown = self.display(path.unwrap_or(""));
+        if self.depth > 1 {
+            self.budget.finding(
+                "archive.ambiguous",
+                Severity::Low,
+                Some(&shown),
+                format!("{evidence} (a nested archive; its bytes were scanned as a file)"),
+            );
+        } else {
+            self.budget.stop(
+                "archive.ambiguous",
+                Severity::High,
+                Some(&shown),
+                format!(
+                    "{evidence}; airlock refuses an archive it cannot read exactly as every installer would"
+                ),
+            );
+        }
+        io::Error::other(Refused)
+    }
+
+    /// Checks a raw entry name; the normalised path if the entry may be read. `Err` when the
+    /// archive is refused.
+    fn check_name(&mut self, raw: &[u8], kind: EntryKind) -> io::Result<Option<String>> {
+        let path = match names::check(raw) {
+            Ok(path) => path,
             Err((rule, severity, evidence)) => {
                 let shown = String::from_utf8_lossy(raw).into_owned();
+                if rule == "archive.ambiguous" {
+                    return Err(self.refuse(Some(&shown), evidence));
+                }
                 self.budget
                     .finding(rule, severity, Some(&self.display(&shown)), evidence);
-                None
+                return Ok(None);
+            }
+        };
+        let key = self.hash(&path);
+        if let Some(before) = self.seen.insert(key, kind)
+            && !(before == EntryKind::Dir && kind == EntryKind::Dir)
+        {
+            return Err(self.refuse(
+                Some(&path),
+                "the same path appears twice; installers differ on which copy wins".into(),
+            ));
+        }
+        if self.single_root {
+            let (first, rest) = path.split_once('/').unwrap_or((&path, ""));
+            if rest.is_empty() && kind != EntryKind::Dir {
+                return Err(self.refuse(
+                    Some(&path),
+                    "an entry outside the package's top-level directory".into(),
+                ));
+            }
+            match &self.root {
+                None => self.root = Some(first.to_string()),
+                Some(root) if root != first => {
+                    return Err(self.refuse(
+                        Some(&path),
+                        format!(
+                            "more than one top-level directory ({root:?} and {first:?}): pip keeps both, npm's tar strips each and writes them onto one another"
+                        ),
+                    ));
+                }
+                Some(_) => {}
             }
         }
+        if !self.symlinks.is_empty() {
+            let mut end = 0;
+            while let Some(i) = path[end..].find('/') {
+                end += i;
+                if self.symlinks.contains(&self.hash(&path[..end])) {
+                    return Err(self.refuse(
+                        Some(&path),
+                        format!(
+                            "written through the symlink {:?}: where it lands depends on how each extractor resolves links",
+                            &path[..end]
+                        ),
+                    ));
+                }
+                end += 1;
+            }
+        }
+        Ok(Some(path))
+    }
+
+    fn note_symlink(&mut self, path: &str) {
+        let key = self.hash(path);
+        self.symlinks.insert(key);
+    }
+
+    /// Keeps a small regular file as a possible link target.
+    fn remember(&mut self, path: &str, content: Vec<u8>, mode: Option<u32>) {
+        let cost = content.len() + path.len() + CACHE_ENTRY_OVERHEAD;
+        if content.len() <= CACHE_FILE_BYTES && self.cache_bytes + cost <= CACHE_TOTAL_BYTES {
+            self.cache_bytes += cost;
+            self.cache
+                .insert(path.to_string(), (Rc::from(content), mode));
+        }
+    }
+
+    /// Whether a file of `size` bytes would still be kept (so nothing is copied in vain).
+    fn has_room(&self, size: u64) -> bool {
+        size <= CACHE_FILE_BYTES as u64
+            && self.cache_bytes + size as usize + CACHE_ENTRY_OVERHEAD <= CACHE_TOTAL_BYTES
+    }
+
+    fn remembered(&self, path: &str) -> Option<(Rc<[u8]>, Option<u32>)> {
+        self.cache.get(path).cloned()
     }
 
     /// An error that ended reading early is an `archive.corrupt` finding, unless a limit already
@@ -225,6 +376,7 @@ impl<'b, 'l> Level<'b, 'l> {
     fn corrupt_unless_stopped(&self, result: io::Result<()>, what: &str) {
         if let Err(e) = result
             && !self.budget.is_stopped()
+            && !e.get_ref().is_some_and(|inner| inner.is::<Refused>())
         {
             if self.depth > 1 {
                 // A damaged archive inside a package is data (test fixtures often are): its bytes
@@ -309,7 +461,9 @@ fn open_level<R: Read + io::Seek>(
     depth: u32,
     visit: &mut Visitor,
 ) {
-    let mut level = Level::new(budget, prefix, depth);
+    // Only the outermost archive is what an installer extracts as a package.
+    let single_root = depth == 1 && format != Format::Zip;
+    let mut level = Level::new(budget, prefix, depth, single_root);
     match format {
         Format::Zip => zip::read(reader, &mut level, visit),
         Format::TarGz => tar::read_gz(reader, &mut level, visit),
@@ -334,6 +488,17 @@ pub fn unpack_path(
             format!("{name}: not a zip, tar or tar.gz archive"),
         ));
     };
+    // pip picks the extractor by name (and zip by content too), npm by content: a file whose
+    // name and content disagree on zip or tar is read differently by the two.
+    if let Some(by_name) = Format::from_name(name)
+        && (by_name == Format::Zip) != (format == Format::Zip)
+    {
+        return Ok(refused_whole(format!(
+            "{name} is named as a {} but its content is a {}",
+            if by_name == Format::Zip { "zip" } else { "tar" },
+            if format == Format::Zip { "zip" } else { "tar" },
+        )));
+    }
     let file = std::fs::File::open(path)?;
     Ok(unpack(
         io::BufReader::with_capacity(64 << 10, file),
@@ -343,9 +508,37 @@ pub fn unpack_path(
     ))
 }
 
+fn refused_whole(evidence: String) -> UnpackReport {
+    UnpackReport {
+        findings: vec![Finding {
+            rule: "archive.ambiguous".into(),
+            severity: Severity::High,
+            file: None,
+            line: None,
+            evidence: Some(format!(
+                "{evidence}; airlock refuses an archive it cannot read exactly as every installer would"
+            )),
+        }],
+        ..Default::default()
+    }
+}
+
+/// Whether Python's `zipfile.is_zipfile` says yes: an end-of-central-directory signature with a
+/// whole record after it in the last 64 KiB. pip's `unpack_file` asks that before it looks at
+/// the name, so a `.tar.gz` it holds for true is unzipped, not untarred.
+fn looks_like_zip_to_python<R: Read + io::Seek>(r: &mut R) -> io::Result<bool> {
+    let len = r.seek(io::SeekFrom::End(0))?;
+    let tail_len = len.min(22 + 65535);
+    r.seek(io::SeekFrom::Start(len - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    r.read_exact(&mut tail)?;
+    r.seek(io::SeekFrom::Start(0))?;
+    Ok(tail.len() >= 22 && (0..=tail.len() - 22).any(|i| &tail[i..i + 4] == b"PK\x05\x06"))
+}
+
 /// [`unpack_path`] for an archive already open.
 pub fn unpack<R: Read + io::Seek>(
-    reader: R,
+    mut reader: R,
     format: Format,
     limits: &Limits,
     visit: &mut Visitor,
@@ -357,6 +550,11 @@ pub fn unpack<R: Read + io::Seek>(
         findings: RefCell::new(Vec::new()),
         stopped: Cell::new(false),
     };
+    if format != Format::Zip && looks_like_zip_to_python(&mut reader).unwrap_or(false) {
+        return refused_whole(
+            "a tar archive that Python's zipfile.is_zipfile accepts: pip unzips it instead of untarring it".into(),
+        );
+    }
     open_level(&budget, format, reader, String::new(), 1, visit);
     UnpackReport {
         entries: budget.entries.get(),

@@ -1,15 +1,28 @@
 //! A streaming tar reader (ustar, GNU long names, PAX headers) with every allocation bounded: a
 //! hand-written reader, because general-purpose ones read long-name and PAX records whole,
 //! whatever size the header claims.
+//!
+//! It reads strictly: wherever Python's `tarfile` (what pip extracts sdists with) and node-tar
+//! (what npm extracts packages with) could take the same bytes differently, the archive is
+//! refused. Cases, each seen in the wild or in a differential test:
+//! - a directory, link or device entry with a size: `tarfile` and node-tar do not skip that data
+//!   and read headers hidden in it;
+//! - sparse, unknown or vendor typeflags: `tarfile` writes unknown types as plain files;
+//! - two GNU long names, two PAX headers, or both for one entry: the precedence differs;
+//! - a PAX `size` that disagrees with the header, sparse or charset keys, a global header that
+//!   sets a path or a size (node-tar applies it to every later entry, `tarfile` does not);
+//! - a ustar prefix in a non-POSIX header (`tarfile` applies it, node-tar does not);
+//! - anything but zeros after the end-of-archive marker (`tarfile` stops at one zero block,
+//!   node-tar reads on), or after the gzip member; the gzip CRC and length are checked.
 
 use std::cell::Cell;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::rc::Rc;
 
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 
 use super::guard::{Counting, EntryGuard, StreamGuard};
-use super::{Level, Visitor, names};
+use super::{EntryKind, Level, Visitor, names};
 use crate::api::package_request::Severity;
 
 const BLOCK: usize = 512;
@@ -17,6 +30,7 @@ const BLOCK: usize = 512;
 const MAX_LONG_NAME: u64 = 64 << 10;
 /// PAX extended headers.
 const MAX_PAX: u64 = 1 << 20;
+const POSIX_MAGIC: &[u8] = b"ustar\x0000";
 
 pub(crate) fn read_gz<R: Read>(reader: R, level: &mut Level, visit: &mut Visitor) {
     let compressed = Rc::new(Cell::new(0));
@@ -29,39 +43,64 @@ pub(crate) fn read_gz<R: Read>(reader: R, level: &mut Level, visit: &mut Visitor
     } else {
         level.prefix.trim_end_matches("!/").to_string()
     };
-    let stream = StreamGuard {
-        inner: MultiGzDecoder::new(counting),
+    // One gzip member, read to its trailer (so flate2 checks the CRC and length), then nothing:
+    // Python's gzip reads a second member as more of the tar, node's zlib may not.
+    let mut stream = StreamGuard {
+        inner: GzDecoder::new(io::BufReader::with_capacity(64 << 10, counting)),
         budget: level.budget,
         compressed,
         produced: 0,
         name: &name,
     };
-    read_entries(stream, level, visit);
+    let result = entries(&mut stream, level, visit).and_then(|()| {
+        if level.budget.is_stopped() {
+            return Ok(());
+        }
+        drain_zeros(&mut stream, level)?;
+        let rest = stream.inner.get_mut().fill_buf()?;
+        if !rest.is_empty() {
+            return Err(level.refuse(
+                None,
+                "data after the gzip member (a second member or appended bytes, which pip and npm read differently)".into(),
+            ));
+        }
+        Ok(())
+    });
+    level.corrupt_unless_stopped(result, "the tar stream could not be read to its end");
 }
 
-pub(crate) fn read_plain<R: Read>(reader: R, level: &mut Level, visit: &mut Visitor) {
-    read_entries(reader, level, visit);
+pub(crate) fn read_plain<R: Read>(mut reader: R, level: &mut Level, visit: &mut Visitor) {
+    let result = entries(&mut reader, level, visit);
+    level.corrupt_unless_stopped(result, "the tar stream could not be read to its end");
 }
 
+fn invalid(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why.to_string())
+}
+
+/// A numeric header field as Python's `tarfile` reads it, refusing what node-tar would read
+/// differently: base-256 (GNU, for sizes beyond 8 GiB), or octal digits cut at the first NUL
+/// with surrounding spaces only.
 fn octal(field: &[u8]) -> Option<u64> {
-    // GNU base-256 for sizes beyond 8 GiB.
-    if field.first().is_some_and(|b| b & 0x80 != 0) {
-        let mut v: u64 = u64::from(field[0] & 0x7f);
+    if field.first() == Some(&0x80) {
+        let mut v: u64 = 0;
         for b in &field[1..] {
             v = v.checked_mul(256)?.checked_add(u64::from(*b))?;
         }
         return Some(v);
     }
-    let s: Vec<u8> = field
-        .iter()
-        .copied()
-        .take_while(|b| *b != 0)
-        .filter(|b| *b != b' ')
-        .collect();
-    if s.is_empty() {
+    if field.first().is_some_and(|b| b & 0x80 != 0) {
+        return None;
+    }
+    let text = std::str::from_utf8(cstr(field)).ok()?;
+    let digits = text.trim_matches(|c: char| c == ' ' || c == '\0');
+    if digits.is_empty() {
         return Some(0);
     }
-    u64::from_str_radix(std::str::from_utf8(&s).ok()?, 8).ok()
+    if !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    u64::from_str_radix(digits, 8).ok()
 }
 
 fn cstr(field: &[u8]) -> &[u8] {
@@ -137,113 +176,209 @@ fn read_record(r: &mut impl Read, size: u64, max: u64) -> io::Result<Option<Vec<
     Ok(Some(v))
 }
 
-/// `path` and `size` from PAX records (`LEN key=value\n`).
-fn pax_fields(data: &[u8]) -> (Option<Vec<u8>>, Option<u64>) {
-    let mut path = None;
-    let mut size = None;
+/// The PAX keys that change what an entry is.
+#[derive(Default, Debug, PartialEq)]
+struct Pax {
+    path: Option<Vec<u8>>,
+    linkpath: Option<Vec<u8>>,
+    size: Option<u64>,
+}
+
+/// Why a PAX header cannot be taken at its word.
+#[derive(Debug, PartialEq)]
+enum PaxError {
+    /// Malformed records: `tarfile` refuses them, node-tar skips them.
+    Corrupt(&'static str),
+    Ambiguous(String),
+}
+
+/// PAX records (`LEN key=value\n`), strictly.
+fn pax_fields(data: &[u8]) -> Result<Pax, PaxError> {
+    let mut pax = Pax::default();
     let mut rest = data;
     while !rest.is_empty() {
-        let Some(sp) = rest.iter().position(|b| *b == b' ') else {
-            break;
-        };
-        let Some(len) = std::str::from_utf8(&rest[..sp])
+        let sp = rest
+            .iter()
+            .position(|b| *b == b' ')
+            .ok_or(PaxError::Corrupt("a PAX record without a length"))?;
+        let len = std::str::from_utf8(&rest[..sp])
             .ok()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|s| s.parse::<usize>().ok())
-        else {
-            break;
-        };
-        if len <= sp || len > rest.len() {
-            break;
+            .ok_or(PaxError::Corrupt(
+                "a PAX record length that is not a number",
+            ))?;
+        if len <= sp + 1 || len > rest.len() || rest[len - 1] != b'\n' {
+            return Err(PaxError::Corrupt("a PAX record whose length is wrong"));
         }
-        let record = &rest[sp + 1..len];
-        let record = record.strip_suffix(b"\n").unwrap_or(record);
-        if let Some(eq) = record.iter().position(|b| *b == b'=') {
-            let (k, v) = (&record[..eq], &record[eq + 1..]);
-            match k {
-                b"path" => path = Some(v.to_vec()),
-                b"size" => size = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()),
-                _ => {}
+        let record = &rest[sp + 1..len - 1];
+        let eq = record
+            .iter()
+            .position(|b| *b == b'=')
+            .ok_or(PaxError::Corrupt("a PAX record without `=`"))?;
+        let (key, value) = (&record[..eq], &record[eq + 1..]);
+        let shown = String::from_utf8_lossy(key).into_owned();
+        let twice = || PaxError::Ambiguous(format!("the PAX key {shown:?} appears twice"));
+        match key {
+            b"path" | b"linkpath" => {
+                let slot = if key == b"path" {
+                    &mut pax.path
+                } else {
+                    &mut pax.linkpath
+                };
+                if slot.replace(value.to_vec()).is_some() {
+                    return Err(twice());
+                }
             }
+            b"size" => {
+                // Python's int() also takes spaces, `_` and signs; node's parseInt stops at the
+                // first non-digit. Only plain digits mean the same to both.
+                let n = std::str::from_utf8(value)
+                    .ok()
+                    .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        PaxError::Ambiguous(format!(
+                            "a PAX size {:?} that is not a plain number",
+                            String::from_utf8_lossy(value)
+                        ))
+                    })?;
+                if pax.size.replace(n).is_some() {
+                    return Err(twice());
+                }
+            }
+            b"hdrcharset" if value != b"ISO-IR 10646 2000 UTF-8" => {
+                return Err(PaxError::Ambiguous(
+                    "a PAX hdrcharset other than UTF-8: names are then decoded differently".into(),
+                ));
+            }
+            k if k.starts_with(b"GNU.sparse.") => {
+                return Err(PaxError::Ambiguous(
+                    "a GNU sparse file: installers reassemble it differently, or not at all".into(),
+                ));
+            }
+            _ => {}
         }
         rest = &rest[len..];
     }
-    (path, size)
+    Ok(pax)
 }
 
-fn read_entries(mut r: impl Read, level: &mut Level, visit: &mut Visitor) {
-    let result = entries(&mut r, level, visit);
-    level.corrupt_unless_stopped(result, "the tar stream could not be read to its end");
+/// Extended headers waiting for the entry they describe.
+#[derive(Default)]
+struct Pending {
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+    pax: Option<Pax>,
+}
+
+/// After the first zero block: only zeros may follow (GNU tar pads to a record with them).
+fn drain_zeros(r: &mut impl Read, level: &Level) -> io::Result<()> {
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Err(level.refuse(
+                None,
+                "data after the end-of-archive marker: Python's tarfile stops at the first zero block, node-tar reads on".into(),
+            ));
+        }
+    }
+}
+
+/// Copies what passes through it, up to a bound, so a small file can be kept as a link target.
+struct Tee<'a, R> {
+    inner: R,
+    copy: Option<&'a mut Vec<u8>>,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(copy) = self.copy.as_mut() {
+            copy.extend_from_slice(&buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 fn entries(r: &mut impl Read, level: &mut Level, visit: &mut Visitor) -> io::Result<()> {
     let mut header = [0u8; BLOCK];
-    let mut long_name: Option<Vec<u8>> = None;
-    let mut pax_path: Option<Vec<u8>> = None;
-    let mut pax_size: Option<u64> = None;
+    let mut pending = Pending::default();
     loop {
         if level.budget.is_stopped() || !read_block(r, &mut header)? {
             return Ok(());
         }
         if header.iter().all(|b| *b == 0) {
-            return Ok(());
+            return drain_zeros(r, level);
         }
         if !checksum_ok(&header) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "a tar header checksum does not match",
-            ));
+            return Err(invalid("a tar header checksum does not match"));
         }
         let typeflag = header[156];
-        let size = match pax_size.take() {
-            Some(s) => s,
-            None => octal(&header[124..136]).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "a tar size field is not a number",
-                )
-            })?,
-        };
-        let mode = octal(&header[100..108]).map(|m| m as u32);
-        match typeflag {
-            b'L' | b'K' | b'x' | b'g' => {
-                let max = if matches!(typeflag, b'L' | b'K') {
-                    MAX_LONG_NAME
-                } else {
-                    MAX_PAX
-                };
-                let Some(data) = read_record(r, size, max)? else {
-                    level.budget.stop(
-                        "archive.corrupt",
-                        Severity::High,
-                        Some(&level.display("")),
-                        format!("a tar metadata record of {size} bytes (more than {max})"),
-                    );
-                    return Ok(());
-                };
-                match typeflag {
-                    b'L' => long_name = Some(cstr(&data).to_vec()),
-                    b'x' => {
-                        let (p, s) = pax_fields(&data);
-                        if p.is_some() {
-                            pax_path = p;
-                        }
-                        pax_size = s;
-                    }
-                    _ => {}
-                }
-                continue;
-            }
-            _ => {}
+        let header_size =
+            octal(&header[124..136]).ok_or_else(|| invalid("a tar size field is not a number"))?;
+        if matches!(typeflag, b'L' | b'K' | b'x' | b'g') {
+            let max = if matches!(typeflag, b'L' | b'K') {
+                MAX_LONG_NAME
+            } else {
+                MAX_PAX
+            };
+            let Some(data) = read_record(r, header_size, max)? else {
+                level.budget.stop(
+                    "archive.corrupt",
+                    Severity::High,
+                    Some(&level.display("")),
+                    format!("a tar metadata record of {header_size} bytes (more than {max})"),
+                );
+                return Ok(());
+            };
+            metadata(typeflag, &data, &mut pending, level)?;
+            continue;
         }
-        let raw_name = match (pax_path.take(), long_name.take()) {
-            (Some(p), _) | (None, Some(p)) => p,
-            (None, None) => {
+        let Pending {
+            long_name,
+            long_link,
+            pax,
+        } = std::mem::take(&mut pending);
+        let pax = pax.unwrap_or_default();
+        if long_name.is_some() && pax.path.is_some() {
+            return Err(level.refuse(
+                None,
+                "an entry named by both a GNU long name and a PAX path, which installers rank differently".into(),
+            ));
+        }
+        if long_link.is_some() && pax.linkpath.is_some() {
+            return Err(level.refuse(
+                None,
+                "a link target given by both a GNU long link and a PAX linkpath".into(),
+            ));
+        }
+        let size = match pax.size {
+            Some(p) if header_size != 0 && header_size != p => {
+                return Err(level.refuse(
+                    None,
+                    format!("the PAX size ({p}) and the header's size ({header_size}) disagree"),
+                ));
+            }
+            Some(p) => p,
+            None => header_size,
+        };
+        let posix = &header[257..265] == POSIX_MAGIC;
+        let prefix = cstr(&header[345..500]);
+        if !posix && !prefix.is_empty() {
+            return Err(level.refuse(
+                None,
+                "a ustar prefix in a header that is not POSIX ustar: Python's tarfile joins it to the name, node-tar does not".into(),
+            ));
+        }
+        let raw_name = match pax.path.or(long_name) {
+            Some(p) => p,
+            None => {
                 let name = cstr(&header[0..100]);
-                let prefix = if &header[257..262] == b"ustar" {
-                    cstr(&header[345..500])
-                } else {
-                    &[]
-                };
                 if prefix.is_empty() {
                     name.to_vec()
                 } else {
@@ -251,44 +386,36 @@ fn entries(r: &mut impl Read, level: &mut Level, visit: &mut Visitor) -> io::Res
                 }
             }
         };
-        let data_len = size + padding(size);
         let shown = level.display(&String::from_utf8_lossy(&raw_name));
+        let mode = octal(&header[100..108]).map(|m| m as u32);
+        let carries_no_data = matches!(typeflag, b'1'..=b'6');
+        if carries_no_data && size != 0 {
+            return Err(level.refuse(
+                Some(&String::from_utf8_lossy(&raw_name)),
+                format!(
+                    "a tar entry of type {:?} that carries no data declares {size} bytes: Python's tarfile and node-tar read headers from them, airlock would skip them",
+                    typeflag as char
+                ),
+            ));
+        }
         match typeflag {
             b'0' | 0 | b'7' => {}
             b'5' => {
-                // Directories carry no content; their names are still checked.
-                level.check_name(&raw_name);
-                skip(r, data_len)?;
+                if level.check_name(&raw_name, EntryKind::Dir)?.is_some()
+                    && !level.budget.admit_entry(&shown)
+                {
+                    return Ok(());
+                }
                 continue;
             }
             b'1' | b'2' => {
-                let target = String::from_utf8_lossy(cstr(&header[157..257])).into_owned();
-                let kind = if typeflag == b'2' {
-                    "symlink"
-                } else {
-                    "hard link"
-                };
-                let link = String::from_utf8_lossy(&raw_name).into_owned();
-                if names::link_stays_inside(
-                    link.trim_start_matches("./"),
-                    &target,
-                    typeflag == b'2',
-                ) {
-                    level.budget.finding(
-                        "archive.link",
-                        Severity::Low,
-                        Some(&shown),
-                        format!("a {kind} to {target:?}, inside the package"),
-                    );
-                } else {
-                    level.budget.finding(
-                        "archive.link",
-                        Severity::High,
-                        Some(&shown),
-                        format!("a {kind} to {target:?}, outside the package: extracting it writes or reads outside the install directory"),
-                    );
+                let target = pax
+                    .linkpath
+                    .or(long_link)
+                    .unwrap_or_else(|| cstr(&header[157..257]).to_vec());
+                if !link(level, &raw_name, &target, typeflag == b'2', mode, visit)? {
+                    return Ok(());
                 }
-                skip(r, data_len)?;
                 continue;
             }
             b'3' | b'4' | b'6' => {
@@ -298,24 +425,27 @@ fn entries(r: &mut impl Read, level: &mut Level, visit: &mut Visitor) -> io::Res
                     Some(&shown),
                     "a device or FIFO entry, which no package needs".into(),
                 );
-                skip(r, data_len)?;
                 continue;
             }
             other => {
-                level.budget.finding(
-                    "archive.unsupported-entry",
-                    Severity::Medium,
-                    Some(&shown),
+                return Err(level.refuse(
+                    Some(&String::from_utf8_lossy(&raw_name)),
                     format!(
-                        "a tar entry of type {:?} that airlock does not read",
+                        "a tar entry of type {:?} (sparse, vendor or unknown): Python's tarfile writes such entries as files, node-tar skips them",
                         other as char
                     ),
-                );
-                skip(r, data_len)?;
-                continue;
+                ));
             }
         }
-        let Some(path) = level.check_name(&raw_name) else {
+        if raw_name.ends_with(b"/") {
+            return Err(level.refuse(
+                Some(&String::from_utf8_lossy(&raw_name)),
+                "a regular file whose name ends in `/`: Python's tarfile makes it a directory"
+                    .into(),
+            ));
+        }
+        let data_len = size + padding(size);
+        let Some(path) = level.check_name(&raw_name, EntryKind::File)? else {
             skip(r, data_len)?;
             continue;
         };
@@ -336,16 +466,24 @@ fn entries(r: &mut impl Read, level: &mut Level, visit: &mut Visitor) -> io::Res
         }
         let display = level.display(&path);
         let mut content = r.take(size);
-        let mut guard = EntryGuard {
-            inner: &mut content,
-            budget: level.budget,
-            path: &display,
-            read: 0,
-            declared: Some(size),
-            compressed: None,
-            crc: None,
+        let mut kept = Vec::new();
+        let keep = level.has_room(size);
+        let delivered = {
+            let mut guard = EntryGuard {
+                inner: &mut content,
+                budget: level.budget,
+                path: &display,
+                read: 0,
+                declared: Some(size),
+                compressed: None,
+                crc: None,
+            };
+            let mut tee = Tee {
+                inner: &mut guard,
+                copy: keep.then_some(&mut kept),
+            };
+            level.deliver(&path, size, mode, &mut tee, visit)
         };
-        let delivered = level.deliver(&path, size, mode, &mut guard, visit);
         if level.budget.is_stopped() {
             return Ok(());
         }
@@ -356,8 +494,134 @@ fn entries(r: &mut impl Read, level: &mut Level, visit: &mut Visitor) -> io::Res
                 "truncated tar entry",
             ));
         }
+        if keep {
+            level.remember(&path, kept, mode);
+        }
         skip(r, padding(size))?;
     }
+}
+
+/// A GNU long name or link, or a PAX header: kept for the next entry, refused when it would be
+/// ranked differently by different readers.
+fn metadata(typeflag: u8, data: &[u8], pending: &mut Pending, level: &Level) -> io::Result<()> {
+    let pax = match typeflag {
+        b'L' => {
+            if pending.long_name.replace(cstr(data).to_vec()).is_some() {
+                return Err(level.refuse(
+                    None,
+                    "two GNU long names for one entry: readers keep different ones".into(),
+                ));
+            }
+            return Ok(());
+        }
+        b'K' => {
+            if pending.long_link.replace(cstr(data).to_vec()).is_some() {
+                return Err(level.refuse(
+                    None,
+                    "two GNU long link names for one entry: readers keep different ones".into(),
+                ));
+            }
+            return Ok(());
+        }
+        _ => match pax_fields(data) {
+            Ok(pax) => pax,
+            Err(PaxError::Corrupt(why)) => return Err(invalid(why)),
+            Err(PaxError::Ambiguous(why)) => return Err(level.refuse(None, why)),
+        },
+    };
+    if typeflag == b'g' {
+        // git archive writes a global header with a comment; one that sets a path or a size is
+        // applied to every later entry by node-tar and ignored by Python's tarfile.
+        if pax != Pax::default() {
+            return Err(level.refuse(
+                None,
+                "a PAX global header that sets a path, link or size: node-tar applies it to every later entry, Python's tarfile ignores it".into(),
+            ));
+        }
+        return Ok(());
+    }
+    if pending.pax.replace(pax).is_some() {
+        return Err(level.refuse(
+            None,
+            "two PAX extended headers for one entry: the nearer one wins in some readers, the first in others".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A hard link or symlink: delivered under its own name with the content of the earlier file it
+/// points at (what the installer writes there), or a finding. `Ok(false)` when a limit stopped
+/// reading.
+fn link(
+    level: &mut Level,
+    raw_name: &[u8],
+    raw_target: &[u8],
+    symlink: bool,
+    mode: Option<u32>,
+    visit: &mut Visitor,
+) -> io::Result<bool> {
+    let kind = if symlink { "symlink" } else { "hard link" };
+    let shown = level.display(&String::from_utf8_lossy(raw_name));
+    let Some(path) = level.check_name(raw_name, EntryKind::Link)? else {
+        return Ok(true);
+    };
+    if !level.budget.admit_entry(&shown) {
+        return Ok(false);
+    }
+    let display = level.display(&path);
+    if symlink {
+        level.note_symlink(&path);
+    }
+    let target = match std::str::from_utf8(raw_target) {
+        Ok(t) if !t.chars().any(char::is_control) => t,
+        _ => {
+            return Err(level.refuse(
+                Some(&path),
+                format!("a {kind} target that is not valid UTF-8 text"),
+            ));
+        }
+    };
+    let Some(resolved) = names::link_target(&path, target, symlink) else {
+        level.budget.finding(
+            "archive.link",
+            Severity::High,
+            Some(&display),
+            format!("a {kind} to {target:?}, outside the package: extracting it writes or reads outside the install directory"),
+        );
+        return Ok(true);
+    };
+    let Some((content, file_mode)) = level.remembered(&resolved) else {
+        level.budget.finding(
+            "archive.link",
+            Severity::High,
+            Some(&display),
+            format!("a {kind} to {target:?}, which is not a file read earlier in the archive (a directory, a later entry, another link, or a file too large to keep): installers follow it, airlock cannot scan what it points at"),
+        );
+        return Ok(true);
+    };
+    level.budget.finding(
+        "archive.link",
+        Severity::Low,
+        Some(&display),
+        format!("a {kind} to {target:?}, inside the package; scanned under both names"),
+    );
+    let size = content.len() as u64;
+    let mut cursor = io::Cursor::new(&content[..]);
+    let mut guard = EntryGuard {
+        inner: &mut cursor,
+        budget: level.budget,
+        path: &display,
+        read: 0,
+        declared: Some(size),
+        compressed: None,
+        crc: None,
+    };
+    let delivered = level.deliver(&path, size, mode.or(file_mode), &mut guard, visit);
+    if level.budget.is_stopped() {
+        return Ok(false);
+    }
+    delivered?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -365,18 +629,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_in_both_encodings() {
+    fn numbers_as_python_reads_them_or_refused() {
         assert_eq!(octal(b"0000644\0"), Some(0o644));
         assert_eq!(octal(b"00000001750 "), Some(1000));
+        assert_eq!(octal(b" 1750\0\0"), Some(1000));
         assert_eq!(octal(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]), Some(256));
-        assert_eq!(octal(b"12x"), None);
+        assert_eq!(octal(b"12x"), None, "node-tar would read 10");
+        assert_eq!(octal(b"1 2"), None);
+        assert_eq!(octal(&[0xff; 12]), None, "negative base-256");
     }
 
     #[test]
-    fn pax_records() {
-        let (p, s) = pax_fields(b"29 path=a/very/long/name.txt\n13 size=1234\n");
-        assert_eq!(p.as_deref(), Some(&b"a/very/long/name.txt"[..]));
-        assert_eq!(s, Some(1234));
-        assert_eq!(pax_fields(b"999 path=x\n"), (None, None));
+    fn pax_records_strictly() {
+        let p = pax_fields(b"29 path=a/very/long/name.txt\n13 size=1234\n").expect("pax");
+        assert_eq!(p.path.as_deref(), Some(&b"a/very/long/name.txt"[..]));
+        assert_eq!(p.size, Some(1234));
+        assert!(matches!(
+            pax_fields(b"999 path=x\n"),
+            Err(PaxError::Corrupt(_))
+        ));
+        assert!(matches!(
+            pax_fields(b"11 size=+1\n"),
+            Err(PaxError::Ambiguous(_))
+        ));
+        assert!(matches!(
+            pax_fields(b"11 path=ab\n11 path=cd\n"),
+            Err(PaxError::Ambiguous(_))
+        ));
+        assert!(matches!(
+            pax_fields(b"25 GNU.sparse.name=a.txt\n"),
+            Err(PaxError::Ambiguous(_))
+        ));
+        assert_eq!(
+            pax_fields(b"52 comment=4c6f1b0d7e0b4d2c8a1e2f3a4b5c6d7e8f90a1b2\n"),
+            Ok(Pax::default())
+        );
     }
 }

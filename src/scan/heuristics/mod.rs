@@ -134,16 +134,22 @@ fn public_ipv4(ip: &[u8]) -> bool {
 }
 
 /// Whether a path is test code or test data, which installs never run.
+///
+/// Paths are as every installer reads them (the unpack layer refuses names they could read
+/// differently, such as `tests\x.pth`). A `.pth` file is never test code: Python runs the ones
+/// at the top of site-packages at every start, whatever they are called.
 pub fn in_tests(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
-    let mut parts = lower.split('/');
-    let name = parts.next_back().unwrap_or("");
-    lower.split('/').any(|p| {
+    let (dirs, name) = lower.rsplit_once('/').unwrap_or(("", &lower));
+    if name.ends_with(".pth") {
+        return false;
+    }
+    dirs.split('/').any(|p| {
         matches!(
             p,
             "test" | "tests" | "testing" | "testdata" | "__tests__" | "test-data"
         )
-    }) || name.starts_with("test_")
+    }) || (name.starts_with("test_") && name.ends_with(".py"))
         || name.ends_with("_test.py")
         || name.ends_with(".test.js")
         || name.ends_with(".spec.js")

@@ -1,0 +1,8 @@
+#![no_main]
+
+#[path = "common.rs"]
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    common::run(data, airlock::pipeline::unpack::Format::Zip);
+});

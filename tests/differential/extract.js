@@ -1,0 +1,72 @@
+// npm's own extraction, as an oracle for airlock's archive readers: pacote.extract (the code
+// `npm install` unpacks a tarball with: node-tar, strip 1, links dropped, .gitignore renamed)
+// from the npm that runs this script. Usage: node extract.js CASES.json, where CASES.json is a
+// list of {id, path, kind}; prints {id: {"pacote.extract": {status, files | error}}} as
+// extract.py does. Each tarball is extracted into its own sandbox, deep inside it, so an escape
+// shows as a "../" path.
+'use strict'
+const fs = require('fs')
+const os = require('os')
+const path = require('path')
+const crypto = require('crypto')
+const { execFileSync } = require('child_process')
+
+function npmRoot () {
+  if (process.env.AIRLOCK_NPM_ROOT) return process.env.AIRLOCK_NPM_ROOT
+  return path.join(execFileSync('npm', ['root', '-g']).toString().trim(), 'npm')
+}
+
+const pacote = require(path.join(npmRoot(), 'node_modules', 'pacote'))
+
+function walk (top, dest, files) {
+  for (const name of fs.readdirSync(top)) {
+    const full = path.join(top, name)
+    if (name === 'input' && top === dest.split('/w/')[0]) continue
+    const st = fs.lstatSync(full)
+    const rel = path.relative(dest, full)
+    if (st.isSymbolicLink()) {
+      try {
+        const real = fs.statSync(full)
+        files[rel] = real.isDirectory() ? 'symlink-to-dir' : sha(full)
+      } catch {
+        files[rel] = 'dangling'
+      }
+    } else if (st.isDirectory()) {
+      walk(full, dest, files)
+    } else {
+      files[rel] = sha(full)
+    }
+  }
+  return files
+}
+
+function sha (file) {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex')
+}
+
+async function one (archive) {
+  const sandbox = fs.mkdtempSync(path.join(os.tmpdir(), 'airlock-oracle-'))
+  const dest = path.join(sandbox, 'w', 'x', 'y', 'z', 'dest')
+  fs.mkdirSync(dest, { recursive: true })
+  try {
+    await pacote.extract('file:' + archive, dest, { cache: path.join(sandbox, 'cache') })
+    fs.rmSync(path.join(sandbox, 'cache'), { recursive: true, force: true })
+    return { status: 'ok', files: walk(sandbox, dest, {}) }
+  } catch (e) {
+    return { status: 'refused', error: String(e && e.message).slice(0, 300) }
+  } finally {
+    fs.rmSync(sandbox, { recursive: true, force: true })
+  }
+}
+
+async function main () {
+  const cases = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))
+  const out = {}
+  for (const c of cases) {
+    if (c.kind !== 'npm') continue
+    out[c.id] = { 'pacote.extract': await one(c.path) }
+  }
+  process.stdout.write(JSON.stringify(out))
+}
+
+main().catch(e => { console.error(e); process.exit(1) })
