@@ -29,7 +29,7 @@ function walk (top, dest, files) {
         const real = fs.statSync(full)
         files[rel] = real.isDirectory() ? 'symlink-to-dir' : sha(full)
       } catch {
-        files[rel] = 'dangling'
+        files[rel] = 'dangling:' + fs.readlinkSync(full)
       }
     } else if (st.isDirectory()) {
       walk(full, dest, files)

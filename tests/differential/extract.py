@@ -2,7 +2,7 @@
 
 Reads a JSON list of cases ({"id", "path", "kind"}) on stdin and prints, for each case and each
 extractor that installs that kind, what the extractor wrote: {"status": "ok", "files": {path:
-sha256 | "symlink-to-dir" | "dangling"}} with paths relative to the extraction directory (an
+sha256 | "symlink-to-dir" | "dangling:TARGET"}} with paths relative to the extraction directory (an
 escape shows as "../..."), or {"status": "refused", "error": ...}.
 
 Extractors:
@@ -97,10 +97,24 @@ def uv_wheel(archive, dest):
     shutil.rmtree(env["TMPDIR"], ignore_errors=True)
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip()[-300:])
+    # Launchers uv generates for the wheel's entry points are the installer's, not the archive's.
+    import configparser
+
+    launchers = set()
+    for d in os.listdir(dest):
+        eps = os.path.join(dest, d, "entry_points.txt")
+        if d.endswith(".dist-info") and os.path.exists(eps):
+            cp = configparser.ConfigParser(delimiters=("=",))
+            cp.optionxform = str
+            cp.read(eps)
+            for section in ("console_scripts", "gui_scripts"):
+                if cp.has_section(section):
+                    launchers.update(k.strip() for k in cp.options(section))
     for root, _, names in os.walk(dest):
         for n in names:
             rel = os.path.relpath(os.path.join(root, n), dest)
-            if n in UV_OWN and (rel == n or rel.split("/")[0].endswith(".dist-info")):
+            own = n in UV_OWN and (rel == n or rel.split("/")[0].endswith(".dist-info"))
+            if own or (rel.startswith("bin/") and n in launchers):
                 os.remove(os.path.join(root, n))
 
 
@@ -127,7 +141,8 @@ def walk(top, dest):
                 with open(full, "rb") as f:
                     files[os.path.relpath(full, dest)] = hashlib.sha256(f.read()).hexdigest()
             except OSError:
-                files[os.path.relpath(full, dest)] = "dangling"
+                target = os.readlink(full) if os.path.islink(full) else ""
+                files[os.path.relpath(full, dest)] = "dangling:" + target
     return files
 
 

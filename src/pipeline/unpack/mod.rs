@@ -231,7 +231,23 @@ pub(crate) struct Level<'b, 'l> {
     /// Small regular files read so far, as link targets.
     cache: HashMap<String, (Rc<[u8]>, Option<u32>)>,
     cache_bytes: usize,
+    /// Links whose target comes later in the archive, by target path: delivered when it is read.
+    pending: HashMap<String, Vec<PendingLink>>,
+    pending_count: usize,
+    /// Symlinks that resolved to a file, so a link to a link follows it.
+    resolved: HashMap<String, String>,
 }
+
+/// A link waiting for its target.
+pub(crate) struct PendingLink {
+    pub path: String,
+    pub target: String,
+    pub kind: &'static str,
+    pub mode: Option<u32>,
+}
+
+/// Links waiting for targets, at most (each holds a name of up to 4 KiB).
+const MAX_PENDING_LINKS: usize = 10_000;
 
 impl<'b, 'l> Level<'b, 'l> {
     fn new(budget: &'b Budget<'l>, prefix: String, depth: u32, single_root: bool) -> Self {
@@ -246,7 +262,50 @@ impl<'b, 'l> Level<'b, 'l> {
             symlinks: HashSet::new(),
             cache: HashMap::new(),
             cache_bytes: 0,
+            pending: HashMap::new(),
+            pending_count: 0,
+            resolved: HashMap::new(),
         }
+    }
+
+    /// What an earlier entry at `path` was, if any.
+    fn kind_of(&self, path: &str) -> Option<EntryKind> {
+        self.seen.get(&self.hash(path)).copied()
+    }
+
+    /// Queues a link until its target is read; false when too many wait.
+    fn wait_for(&mut self, target: String, link: PendingLink) -> bool {
+        if self.pending_count >= MAX_PENDING_LINKS {
+            return false;
+        }
+        self.pending_count += 1;
+        self.pending.entry(target).or_default().push(link);
+        true
+    }
+
+    fn waiting_for(&mut self, path: &str) -> Vec<PendingLink> {
+        let links = self.pending.remove(path).unwrap_or_default();
+        self.pending_count -= links.len();
+        links
+    }
+
+    /// Links whose target never came: dangling once extracted.
+    fn never_resolved(&mut self) -> Vec<PendingLink> {
+        self.pending_count = 0;
+        self.pending.drain().flat_map(|(_, v)| v).collect()
+    }
+
+    fn note_resolved(&mut self, link: &str, file: &str) {
+        if self.resolved.len() < MAX_PENDING_LINKS {
+            self.resolved.insert(link.to_string(), file.to_string());
+        }
+    }
+
+    fn resolve(&self, path: &str) -> String {
+        self.resolved
+            .get(path)
+            .cloned()
+            .unwrap_or_else(|| path.to_string())
     }
 
     fn display(&self, path: &str) -> String {

@@ -22,7 +22,7 @@ use std::rc::Rc;
 use flate2::bufread::GzDecoder;
 
 use super::guard::{Counting, EntryGuard, StreamGuard};
-use super::{EntryKind, Level, Visitor, names};
+use super::{CACHE_FILE_BYTES, EntryKind, Level, PendingLink, Visitor, names};
 use crate::api::package_request::Severity;
 
 const BLOCK: usize = 512;
@@ -309,10 +309,15 @@ fn entries(r: &mut impl Read, level: &mut Level, visit: &mut Visitor) -> io::Res
     let mut header = [0u8; BLOCK];
     let mut pending = Pending::default();
     loop {
-        if level.budget.is_stopped() || !read_block(r, &mut header)? {
+        if level.budget.is_stopped() {
+            return Ok(());
+        }
+        if !read_block(r, &mut header)? {
+            dangling(level);
             return Ok(());
         }
         if header.iter().all(|b| *b == 0) {
+            dangling(level);
             return drain_zeros(r, level);
         }
         if !checksum_ok(&header) {
@@ -467,7 +472,8 @@ fn entries(r: &mut impl Read, level: &mut Level, visit: &mut Visitor) -> io::Res
         let display = level.display(&path);
         let mut content = r.take(size);
         let mut kept = Vec::new();
-        let keep = level.has_room(size);
+        let waiting = level.waiting_for(&path);
+        let keep = level.has_room(size) || (!waiting.is_empty() && size <= CACHE_FILE_BYTES as u64);
         let delivered = {
             let mut guard = EntryGuard {
                 inner: &mut content,
@@ -494,10 +500,48 @@ fn entries(r: &mut impl Read, level: &mut Level, visit: &mut Visitor) -> io::Res
                 "truncated tar entry",
             ));
         }
+        for link in waiting {
+            let delivered = if keep {
+                deliver_link(level, link, &kept, mode, visit)?
+            } else {
+                too_large(level, &link);
+                true
+            };
+            if !delivered {
+                return Ok(());
+            }
+        }
         if keep {
             level.remember(&path, kept, mode);
         }
         skip(r, padding(size))?;
+    }
+}
+
+fn too_large(level: &Level, link: &PendingLink) {
+    level.budget.finding(
+        "archive.link",
+        Severity::High,
+        Some(&level.display(&link.path)),
+        format!(
+            "a {} to {:?}, a file larger than airlock keeps to scan it again under the link's name",
+            link.kind, link.target
+        ),
+    );
+}
+
+/// Links whose target never came: installers leave them dangling, or fail.
+fn dangling(level: &mut Level) {
+    for link in level.never_resolved() {
+        level.budget.finding(
+            "archive.link",
+            Severity::Medium,
+            Some(&level.display(&link.path)),
+            format!(
+                "a {} to {:?}, which the archive does not contain (dangling once extracted)",
+                link.kind, link.target
+            ),
+        );
     }
 }
 
@@ -549,9 +593,9 @@ fn metadata(typeflag: u8, data: &[u8], pending: &mut Pending, level: &Level) -> 
     Ok(())
 }
 
-/// A hard link or symlink: delivered under its own name with the content of the earlier file it
-/// points at (what the installer writes there), or a finding. `Ok(false)` when a limit stopped
-/// reading.
+/// A hard link or symlink: delivered under its own name with the content of the file it points
+/// at (what the installer writes there) — now if that file was read, or when it is — or a
+/// finding. `Ok(false)` when a limit stopped reading.
 fn link(
     level: &mut Level,
     raw_name: &[u8],
@@ -573,7 +617,7 @@ fn link(
         level.note_symlink(&path);
     }
     let target = match std::str::from_utf8(raw_target) {
-        Ok(t) if !t.chars().any(char::is_control) => t,
+        Ok(t) if !t.chars().any(char::is_control) => t.to_string(),
         _ => {
             return Err(level.refuse(
                 Some(&path),
@@ -581,7 +625,7 @@ fn link(
             ));
         }
     };
-    let Some(resolved) = names::link_target(&path, target, symlink) else {
+    let Some(resolved) = names::link_target(&path, &target, symlink) else {
         level.budget.finding(
             "archive.link",
             Severity::High,
@@ -590,37 +634,86 @@ fn link(
         );
         return Ok(true);
     };
-    let Some((content, file_mode)) = level.remembered(&resolved) else {
-        level.budget.finding(
+    let resolved = level.resolve(&resolved);
+    let pending = PendingLink {
+        path,
+        target,
+        kind,
+        mode,
+    };
+    if let Some((content, file_mode)) = level.remembered(&resolved) {
+        if symlink {
+            level.note_resolved(&pending.path, &resolved);
+        }
+        return deliver_link(level, pending, &content, file_mode, visit);
+    }
+    match level.kind_of(&resolved) {
+        Some(EntryKind::File) => too_large(level, &pending),
+        Some(_) => level.budget.finding(
             "archive.link",
             Severity::High,
             Some(&display),
-            format!("a {kind} to {target:?}, which is not a file read earlier in the archive (a directory, a later entry, another link, or a file too large to keep): installers follow it, airlock cannot scan what it points at"),
-        );
-        return Ok(true);
-    };
-    level.budget.finding(
-        "archive.link",
-        Severity::Low,
-        Some(&display),
-        format!("a {kind} to {target:?}, inside the package; scanned under both names"),
-    );
-    let size = content.len() as u64;
-    let mut cursor = io::Cursor::new(&content[..]);
-    let mut guard = EntryGuard {
-        inner: &mut cursor,
-        budget: level.budget,
-        path: &display,
-        read: 0,
-        declared: Some(size),
-        compressed: None,
-        crc: None,
-    };
-    let delivered = level.deliver(&path, size, mode.or(file_mode), &mut guard, visit);
-    if level.budget.is_stopped() {
-        return Ok(false);
+            format!(
+                "a {kind} to {:?}, a directory or another link: installers follow it, so the files behind it would be installed under names airlock did not scan",
+                pending.target
+            ),
+        ),
+        None => {
+            if symlink {
+                level.note_resolved(&pending.path, &resolved);
+            }
+            if !level.wait_for(resolved, pending) {
+                level.budget.finding(
+                    "archive.link",
+                    Severity::High,
+                    Some(&display),
+                    format!("more than {} links wait for files later in the archive", super::MAX_PENDING_LINKS),
+                );
+            }
+        }
     }
-    delivered?;
+    Ok(true)
+}
+
+/// Delivers a link under its own name with its target's content, then every link that waited
+/// for this one (a chain resolves to the same file). `Ok(false)` when a limit stopped reading.
+fn deliver_link(
+    level: &mut Level,
+    link: PendingLink,
+    content: &[u8],
+    mode: Option<u32>,
+    visit: &mut Visitor,
+) -> io::Result<bool> {
+    let mut work = vec![link];
+    while let Some(link) = work.pop() {
+        let display = level.display(&link.path);
+        level.budget.finding(
+            "archive.link",
+            Severity::Low,
+            Some(&display),
+            format!(
+                "a {} to {:?}, inside the package; scanned under both names",
+                link.kind, link.target
+            ),
+        );
+        let size = content.len() as u64;
+        let mut cursor = io::Cursor::new(content);
+        let mut guard = EntryGuard {
+            inner: &mut cursor,
+            budget: level.budget,
+            path: &display,
+            read: 0,
+            declared: Some(size),
+            compressed: None,
+            crc: None,
+        };
+        let delivered = level.deliver(&link.path, size, link.mode.or(mode), &mut guard, visit);
+        if level.budget.is_stopped() {
+            return Ok(false);
+        }
+        delivered?;
+        work.extend(level.waiting_for(&link.path));
+    }
     Ok(true)
 }
 
