@@ -65,7 +65,7 @@ fn python() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     assert!(
         venv.exists() && venv.with_file_name("uv").exists(),
-        "{} is missing: the differential test runs pip's own extraction from the project venv; `bash .ci/run` (or its tools section) creates it",
+        "{} is missing: the differential test runs pip's and uv's own extraction from the project venv; run `bash scripts/test-tools.sh` (scripts/test.sh runs it first)",
         venv.display()
     );
     venv
@@ -441,7 +441,10 @@ const LIVE_NPM: &[&str] = &[
 ];
 
 #[test]
-#[ignore = "live: downloads from PyPI and npm; AIRLOCK_LIVE_TESTS=1 cargo test --test archive_differential -- --ignored"]
+#[cfg_attr(
+    not(airlock_live),
+    ignore = "live: reaches the real PyPI and npm; set AIRLOCK_LIVE_TESTS=1"
+)]
 fn real_releases_are_read_exactly_as_the_installers_write_them() {
     let dir =
         std::env::temp_dir().join(format!("airlock-differential-live-{}", std::process::id()));

@@ -19,7 +19,7 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
-/// pip from the project's venv (`.ci/run` makes it), else the machine's.
+/// pip from the project's venv (`scripts/test-tools.sh` makes it), else the machine's.
 fn pip() -> Command {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/pip");
     if venv.exists() {

@@ -44,7 +44,11 @@ fn venv(tool: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join(".venv/bin")
         .join(tool);
-    assert!(p.exists(), "{} is missing: run .ci/run", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `bash scripts/test-tools.sh` (scripts/test.sh runs it first)",
+        p.display()
+    );
     p
 }
 

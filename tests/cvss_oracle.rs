@@ -1,5 +1,5 @@
 //! CVSS scores checked against an independent implementation: Red Hat's `cvss` library for
-//! Python (its authors wrote FIRST's v4.0 calculator), installed into `.venv` by `.ci/run`.
+//! Python (its authors wrote FIRST's v4.0 calculator), installed into `.venv` by `scripts/test-tools.sh`.
 //! Thousands of generated vectors — v4.0 with threat and environmental metrics, v3.1 and v3.0 —
 //! must score the same to one decimal, since a policy's `maxSeverity` turns on the rating.
 
@@ -99,7 +99,7 @@ fn oracle(vectors: &[String]) -> Vec<String> {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     assert!(
         python.exists(),
-        "{} is missing: run .ci/run (it installs the `cvss` library this test compares with)",
+        "{} is missing: run `bash scripts/test-tools.sh` (it installs the `cvss` library this test compares with)",
         python.display()
     );
     let mut child = Command::new(&python)
@@ -117,7 +117,7 @@ fn oracle(vectors: &[String]) -> Vec<String> {
     // Python's own error first: a broken pipe only says that it stopped reading.
     assert!(
         out.status.success(),
-        "the oracle failed (is `cvss` installed in .venv? run .ci/run): {}",
+        "the oracle failed (is `cvss` installed in .venv? run `bash scripts/test-tools.sh`): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     written.expect("write vectors");

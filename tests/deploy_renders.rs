@@ -12,7 +12,7 @@ fn render() -> Vec<Value> {
         .arg("kustomize")
         .arg(root.join("deploy"))
         .output()
-        .expect("kubectl is installed (.ci/run installs it when missing)");
+        .expect("kubectl is installed (`bash scripts/test-tools.sh` installs it when missing)");
     assert!(
         out.status.success(),
         "kubectl kustomize deploy/ failed: {}",

@@ -1,4 +1,4 @@
-//! airlock's uploads against real third-party servers, installed by `.ci/run`: `pypiserver`
+//! airlock's uploads against real third-party servers, installed by `scripts/test-tools.sh`: `pypiserver`
 //! (PyPI legacy upload, auth on, user `aws`) and `verdaccio` (npm publish), then installed from
 //! them with the real `pip` and `npm`.
 
@@ -66,7 +66,7 @@ fn tool(path: &str) -> PathBuf {
     let p = root().join(path);
     assert!(
         p.exists(),
-        "{} is missing: run .ci/run (it installs the third-party servers the tests use)",
+        "{} is missing: run `bash scripts/test-tools.sh` (the README's test command, scripts/test.sh, runs it first)",
         p.display()
     );
     p

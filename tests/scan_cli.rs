@@ -45,8 +45,9 @@ fn json_of(run: &Run) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", run.stdout, run.stderr))
 }
 
+/// Real PyPA records kept in the repository (CC-BY 4.0, `tests/data/osv/NOTICE`).
 fn osv() -> String {
-    format!("{}/../shared/data/osv/PyPI", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/tests/data/osv/PyPI", env!("CARGO_MANIFEST_DIR"))
 }
 
 async fn registry() -> FixtureRegistry {
