@@ -44,18 +44,24 @@ function sha (file) {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex')
 }
 
+function remove (dir) {
+  // pacote may still be writing its cache when extract resolves: cleanup is best effort.
+  try { fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 }) } catch {}
+}
+
 async function one (archive) {
   const sandbox = fs.mkdtempSync(path.join(os.tmpdir(), 'airlock-oracle-'))
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'airlock-oracle-cache-'))
   const dest = path.join(sandbox, 'w', 'x', 'y', 'z', 'dest')
   fs.mkdirSync(dest, { recursive: true })
   try {
-    await pacote.extract('file:' + archive, dest, { cache: path.join(sandbox, 'cache') })
-    fs.rmSync(path.join(sandbox, 'cache'), { recursive: true, force: true })
+    await pacote.extract('file:' + archive, dest, { cache })
     return { status: 'ok', files: walk(sandbox, dest, {}) }
   } catch (e) {
     return { status: 'refused', error: String(e && e.message).slice(0, 300) }
   } finally {
-    fs.rmSync(sandbox, { recursive: true, force: true })
+    remove(sandbox)
+    remove(cache)
   }
 }
 

@@ -125,6 +125,12 @@ EXTRACTORS = {
 }
 
 
+def text(s):
+    """A name as JSON can carry it: bytes that are not UTF-8 (tarfile keeps them as surrogate
+    escapes) are written as \\xNN, so they never equal a name airlock delivered."""
+    return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def walk(top, dest):
     files = {}
     for root, dirs, names in os.walk(top):
@@ -133,16 +139,16 @@ def walk(top, dest):
         for d in list(dirs):
             full = os.path.join(root, d)
             if os.path.islink(full):
-                files[os.path.relpath(full, dest)] = "symlink-to-dir"
+                files[text(os.path.relpath(full, dest))] = "symlink-to-dir"
                 dirs.remove(d)
         for n in names:
             full = os.path.join(root, n)
             try:
                 with open(full, "rb") as f:
-                    files[os.path.relpath(full, dest)] = hashlib.sha256(f.read()).hexdigest()
+                    files[text(os.path.relpath(full, dest))] = hashlib.sha256(f.read()).hexdigest()
             except OSError:
                 target = os.readlink(full) if os.path.islink(full) else ""
-                files[os.path.relpath(full, dest)] = "dangling:" + target
+                files[text(os.path.relpath(full, dest))] = "dangling:" + text(target)
     return files
 
 
@@ -170,7 +176,7 @@ def run_one(archive, fn):
                     fn(inp, dest)
                     out = {"status": "ok", "files": walk(base, dest)}
                 except BaseException as e:  # the installer refused it
-                    out = {"status": "refused", "error": f"{type(e).__name__}: {e}"[:300]}
+                    out = {"status": "refused", "error": text(f"{type(e).__name__}: {e}"[:300])}
                 os.write(write_fd, json.dumps(out).encode())
             finally:
                 os._exit(0)
