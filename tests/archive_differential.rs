@@ -266,23 +266,29 @@ fn judge(
     }
 }
 
+/// Runs a command that must succeed; its standard output.
+fn succeed(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().expect("the command starts");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Honest archives written by the real tools: Python's tarfile and zipfile (as setuptools and
 /// wheel write sdists and wheels) and `npm pack`. The strict reading must take them as they are.
 fn tool_made(dir: &Path) -> Vec<(String, Kind, PathBuf)> {
     let made = dir.join("tool-made");
     std::fs::create_dir_all(&made).expect("dir");
-    let out = Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/extract.py"))
-        .arg("make")
-        .arg(&made)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        Command::new(python())
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/extract.py"))
+            .arg("make")
+            .arg(&made),
     );
-    let paths: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let paths: Value = serde_json::from_slice(&out).expect("json");
     let src = dir.join("tool-npm-src");
     std::fs::create_dir_all(src.join("lib")).expect("dir");
     std::fs::write(
@@ -296,18 +302,13 @@ fn tool_made(dir: &Path) -> Vec<(String, Kind, PathBuf)> {
     )
     .expect("write");
     std::fs::write(src.join("lib/x.js"), "module.exports = 1\n").expect("write");
-    let npm = Command::new("npm")
-        .args(["pack", "--offline", "--silent", "--pack-destination"])
-        .arg(&made)
-        .arg("--cache")
-        .arg(dir.join("npm-cache"))
-        .current_dir(&src)
-        .output()
-        .expect("npm runs");
-    assert!(
-        npm.status.success(),
-        "npm pack: {}",
-        String::from_utf8_lossy(&npm.stderr)
+    succeed(
+        Command::new("npm")
+            .args(["pack", "--offline", "--silent", "--pack-destination"])
+            .arg(&made)
+            .arg("--cache")
+            .arg(dir.join("npm-cache"))
+            .current_dir(&src),
     );
     let as_path = |v: &Value| PathBuf::from(v.as_str().unwrap_or_default());
     vec![
@@ -450,18 +451,13 @@ fn real_releases_are_read_exactly_as_the_installers_write_them() {
         std::env::temp_dir().join(format!("airlock-differential-live-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let out = Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/fetch.py"))
-        .arg(&dir)
-        .args(LIVE_PYPI)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        Command::new(python())
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/differential/fetch.py"))
+            .arg(&dir)
+            .args(LIVE_PYPI),
     );
-    let fetched: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let fetched: Vec<Value> = serde_json::from_slice(&out).expect("json");
     let mut cases: Vec<(String, Kind, PathBuf)> = fetched
         .iter()
         .map(|c| {
@@ -481,17 +477,12 @@ fn real_releases_are_read_exactly_as_the_installers_write_them() {
         let id = format!("live-npm-{}", spec.replace(['@', '/'], "_"));
         let into = dir.join(&id);
         std::fs::create_dir_all(&into).expect("dir");
-        let npm = Command::new("npm")
-            .args(["pack", spec, "--silent", "--pack-destination"])
-            .arg(&into)
-            .arg("--cache")
-            .arg(dir.join("npm-cache"))
-            .output()
-            .expect("npm runs");
-        assert!(
-            npm.status.success(),
-            "npm pack {spec}: {}",
-            String::from_utf8_lossy(&npm.stderr)
+        succeed(
+            Command::new("npm")
+                .args(["pack", spec, "--silent", "--pack-destination"])
+                .arg(&into)
+                .arg("--cache")
+                .arg(dir.join("npm-cache")),
         );
         let file = std::fs::read_dir(&into)
             .expect("dir")

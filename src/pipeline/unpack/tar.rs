@@ -549,20 +549,16 @@ fn dangling(level: &mut Level) {
 /// ranked differently by different readers.
 fn metadata(typeflag: u8, data: &[u8], pending: &mut Pending, level: &Level) -> io::Result<()> {
     let pax = match typeflag {
-        b'L' => {
-            if pending.long_name.replace(cstr(data).to_vec()).is_some() {
+        b'L' | b'K' => {
+            let (slot, what) = if typeflag == b'L' {
+                (&mut pending.long_name, "long names")
+            } else {
+                (&mut pending.long_link, "long link names")
+            };
+            if slot.replace(cstr(data).to_vec()).is_some() {
                 return Err(level.refuse(
                     None,
-                    "two GNU long names for one entry: readers keep different ones".into(),
-                ));
-            }
-            return Ok(());
-        }
-        b'K' => {
-            if pending.long_link.replace(cstr(data).to_vec()).is_some() {
-                return Err(level.refuse(
-                    None,
-                    "two GNU long link names for one entry: readers keep different ones".into(),
+                    format!("two GNU {what} for one entry: readers keep different ones"),
                 ));
             }
             return Ok(());
@@ -741,18 +737,16 @@ mod tests {
             pax_fields(b"999 path=x\n"),
             Err(PaxError::Corrupt(_))
         ));
-        assert!(matches!(
-            pax_fields(b"11 size=+1\n"),
-            Err(PaxError::Ambiguous(_))
-        ));
-        assert!(matches!(
-            pax_fields(b"11 path=ab\n11 path=cd\n"),
-            Err(PaxError::Ambiguous(_))
-        ));
-        assert!(matches!(
-            pax_fields(b"25 GNU.sparse.name=a.txt\n"),
-            Err(PaxError::Ambiguous(_))
-        ));
+        for ambiguous in [
+            &b"11 size=+1\n"[..],
+            b"11 path=ab\n11 path=cd\n",
+            b"25 GNU.sparse.name=a.txt\n",
+        ] {
+            assert!(
+                matches!(pax_fields(ambiguous), Err(PaxError::Ambiguous(_))),
+                "{ambiguous:?}"
+            );
+        }
         assert_eq!(
             pax_fields(b"52 comment=4c6f1b0d7e0b4d2c8a1e2f3a4b5c6d7e8f90a1b2\n"),
             Ok(Pax::default())
