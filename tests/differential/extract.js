@@ -11,12 +11,30 @@ const path = require('path')
 const crypto = require('crypto')
 const { execFileSync } = require('child_process')
 
-function npmRoot () {
-  if (process.env.AIRLOCK_NPM_ROOT) return process.env.AIRLOCK_NPM_ROOT
-  return path.join(execFileSync('npm', ['root', '-g']).toString().trim(), 'npm')
+// The pacote of the npm on PATH, wherever that npm is installed (nodejs.org and nvm put it under
+// `npm root -g`; Debian under /usr/share/nodejs, with pacote beside npm).
+function loadPacote () {
+  const tried = []
+  const candidates = []
+  if (process.env.AIRLOCK_NPM_ROOT) candidates.push(process.env.AIRLOCK_NPM_ROOT)
+  try {
+    const cli = fs.realpathSync(execFileSync('sh', ['-c', 'command -v npm']).toString().trim())
+    candidates.push(path.resolve(path.dirname(cli), '..'))
+  } catch {}
+  try {
+    candidates.push(path.join(execFileSync('npm', ['root', '-g']).toString().trim(), 'npm'))
+  } catch {}
+  for (const root of candidates) {
+    for (const dir of [path.join(root, 'node_modules'), path.dirname(root)]) {
+      const p = path.join(dir, 'pacote')
+      tried.push(p)
+      if (fs.existsSync(path.join(p, 'package.json'))) return require(p)
+    }
+  }
+  throw new Error('npm\'s pacote not found (tried ' + tried.join(', ') + '); set AIRLOCK_NPM_ROOT to the npm package directory')
 }
 
-const pacote = require(path.join(npmRoot(), 'node_modules', 'pacote'))
+const pacote = loadPacote()
 
 function walk (top, dest, files) {
   for (const name of fs.readdirSync(top)) {
