@@ -25,6 +25,9 @@ pub enum Command {
     /// Run the controller against the cluster of the current kubeconfig.
     Controller(Box<ControllerCommand>),
     /// Resolve, fetch, scan and decide on packages without Kubernetes (for CI gates).
+    #[command(
+        after_help = "Exit codes: 0 approved, 1 denied, 2 needs a human's approval, 3 error (nothing was decided)."
+    )]
     Scan(Box<ScanCommand>),
     /// Start everything locally: an in-memory Kubernetes API server, the controller, the built-in
     /// repository and the AWS emulators (development and tests only).
@@ -37,7 +40,9 @@ pub enum Command {
     },
     /// Approve a PackageRequest that awaits a human decision.
     Approve {
+        /// The PackageRequest's name (`kubectl get pkgreq` lists them).
         name: String,
+        /// Its namespace (default: the kubeconfig context's).
         #[arg(short, long)]
         namespace: Option<String>,
         /// Why (required; recorded in the condition's message with who decided).
@@ -46,9 +51,12 @@ pub enum Command {
     },
     /// Deny a PackageRequest that awaits a human decision.
     Deny {
+        /// The PackageRequest's name (`kubectl get pkgreq` lists them).
         name: String,
+        /// Its namespace (default: the kubeconfig context's).
         #[arg(short, long)]
         namespace: Option<String>,
+        /// Why (required; recorded in the condition's message with who decided).
         #[arg(long)]
         reason: Option<String>,
     },
@@ -129,6 +137,7 @@ pub struct ControllerCommand {
         env = "AIRLOCK_LEASE_NAMESPACE"
     )]
     pub lease_namespace: String,
+    /// The name of the leader-election Lease (one per controller deployment).
     #[arg(long, default_value = "airlock-controller")]
     pub lease_name: String,
     /// This replica's name in the Lease (default: the pod name, else host name and pid).
@@ -188,6 +197,8 @@ pub struct ScanCommand {
     files: Vec<String>,
     #[command(flatten)]
     upstream: UpstreamArgs,
+    /// How to print the result: a table for people, JSON for scripts, SARIF for code-scanning
+    /// tools (GitHub, GitLab).
     #[arg(long, value_enum, default_value = "table")]
     output: crate::scan::report::Output,
     /// A ScanPolicy manifest (default: the built-in defaults).

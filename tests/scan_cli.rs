@@ -402,3 +402,49 @@ async fn a_cvss_v4_only_advisory_is_scored_and_denies() {
     // The fixed release is not affected.
     assert_eq!(fixed.code, 0, "approved: {}{}", fixed.stdout, fixed.stderr);
 }
+
+#[test]
+fn the_help_explains_every_argument_and_the_exit_codes() {
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args(args)
+            .output()
+            .expect("airlock runs");
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let scan = help(&["scan", "--help"]);
+    assert!(
+        scan.contains("Exit codes: 0 approved, 1 denied, 2 needs a human's approval, 3 error"),
+        "{scan}"
+    );
+    assert!(scan.contains("SARIF for code-scanning"), "{scan}");
+    for verb in ["approve", "deny"] {
+        let text = help(&[verb, "--help"]);
+        assert!(text.contains("The PackageRequest's name"), "{text}");
+        assert!(text.contains("Its namespace"), "{text}");
+        assert!(text.contains("Why (required"), "{text}");
+    }
+    let controller = help(&["controller", "--help"]);
+    assert!(
+        controller.contains("The name of the leader-election Lease"),
+        "{controller}"
+    );
+    // Every option of these commands has help after its name, on its line or the next (clap
+    // moves help to the next line when the names are long).
+    for text in [&scan, &controller] {
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let option = line.trim_start();
+            if !option.starts_with("--") {
+                continue;
+            }
+            let same = option.split_once("  ").map_or("", |(_, h)| h.trim());
+            let next = lines.get(i + 1).map_or("", |l| l.trim());
+            assert!(
+                !same.is_empty() || (!next.is_empty() && !next.starts_with('-')),
+                "no help for: {line}"
+            );
+        }
+    }
+}
