@@ -25,6 +25,27 @@ pub(crate) struct EntryGuard<'a, 'l> {
     pub crc: Option<flate2::Crc>,
 }
 
+impl<'a, 'l> EntryGuard<'a, 'l> {
+    /// Over content that must be exactly `size` bytes, uncompressed and without a CRC (a tar
+    /// entry, or a link's target delivered again).
+    pub fn exact(
+        inner: &'a mut dyn Read,
+        budget: &'a Budget<'l>,
+        path: &'a str,
+        size: u64,
+    ) -> Self {
+        Self {
+            inner,
+            budget,
+            path,
+            read: 0,
+            declared: Some(size),
+            compressed: None,
+            crc: None,
+        }
+    }
+}
+
 impl Read for EntryGuard<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.budget.is_stopped() {

@@ -212,6 +212,14 @@ const CACHE_TOTAL_BYTES: usize = 2 << 20;
 /// within the total too.
 const CACHE_ENTRY_OVERHEAD: usize = 96;
 
+/// What keeping a file as a link target costs against [`CACHE_TOTAL_BYTES`].
+fn cache_cost(path: &str, size: usize) -> usize {
+    size + path.len() + CACHE_ENTRY_OVERHEAD
+}
+
+/// How every refusal ends, so a user knows the rule behind it.
+const REFUSAL: &str = "airlock refuses an archive it cannot read exactly as every installer would";
+
 /// Per-archive-level state: where its entries sit in the whole, and the names seen so far.
 pub(crate) struct Level<'b, 'l> {
     budget: &'b Budget<'l>,
@@ -333,9 +341,7 @@ impl<'b, 'l> Level<'b, 'l> {
                 "archive.ambiguous",
                 Severity::High,
                 Some(&shown),
-                format!(
-                    "{evidence}; airlock refuses an archive it cannot read exactly as every installer would"
-                ),
+                format!("{evidence}; {REFUSAL}"),
             );
         }
         io::Error::other(Refused)
@@ -412,18 +418,18 @@ impl<'b, 'l> Level<'b, 'l> {
 
     /// Keeps a small regular file as a possible link target.
     fn remember(&mut self, path: &str, content: Vec<u8>, mode: Option<u32>) {
-        let cost = content.len() + path.len() + CACHE_ENTRY_OVERHEAD;
-        if content.len() <= CACHE_FILE_BYTES && self.cache_bytes + cost <= CACHE_TOTAL_BYTES {
-            self.cache_bytes += cost;
+        if self.has_room(path, content.len() as u64) {
+            self.cache_bytes += cache_cost(path, content.len());
             self.cache
                 .insert(path.to_string(), (Rc::from(content), mode));
         }
     }
 
-    /// Whether a file of `size` bytes would still be kept (so nothing is copied in vain).
-    fn has_room(&self, size: u64) -> bool {
+    /// Whether a file of `size` bytes at `path` would still be kept (so nothing is copied in
+    /// vain).
+    fn has_room(&self, path: &str, size: u64) -> bool {
         size <= CACHE_FILE_BYTES as u64
-            && self.cache_bytes + size as usize + CACHE_ENTRY_OVERHEAD <= CACHE_TOTAL_BYTES
+            && self.cache_bytes + cache_cost(path, size as usize) <= CACHE_TOTAL_BYTES
     }
 
     fn remembered(&self, path: &str) -> Option<(Rc<[u8]>, Option<u32>)> {
@@ -574,9 +580,7 @@ fn refused_whole(evidence: String) -> UnpackReport {
             severity: Severity::High,
             file: None,
             line: None,
-            evidence: Some(format!(
-                "{evidence}; airlock refuses an archive it cannot read exactly as every installer would"
-            )),
+            evidence: Some(format!("{evidence}; {REFUSAL}")),
         }],
         ..Default::default()
     }
@@ -586,13 +590,20 @@ fn refused_whole(evidence: String) -> UnpackReport {
 /// whole record after it in the last 64 KiB. pip's `unpack_file` asks that before it looks at
 /// the name, so a `.tar.gz` it holds for true is unzipped, not untarred.
 fn looks_like_zip_to_python<R: Read + io::Seek>(r: &mut R) -> io::Result<bool> {
+    let (_, tail) = read_tail(r)?;
+    r.seek(io::SeekFrom::Start(0))?;
+    Ok(tail.len() >= 22 && (0..=tail.len() - 22).any(|i| &tail[i..i + 4] == b"PK\x05\x06"))
+}
+
+/// The file's length and its last bytes, where a zip end record can be (22 bytes and a comment
+/// of up to 64 KiB).
+fn read_tail<R: Read + io::Seek>(r: &mut R) -> io::Result<(u64, Vec<u8>)> {
     let len = r.seek(io::SeekFrom::End(0))?;
     let tail_len = len.min(22 + 65535);
     r.seek(io::SeekFrom::Start(len - tail_len))?;
     let mut tail = vec![0u8; tail_len as usize];
     r.read_exact(&mut tail)?;
-    r.seek(io::SeekFrom::Start(0))?;
-    Ok(tail.len() >= 22 && (0..=tail.len() - 22).any(|i| &tail[i..i + 4] == b"PK\x05\x06"))
+    Ok((len, tail))
 }
 
 /// [`unpack_path`] for an archive already open.
@@ -602,6 +613,11 @@ pub fn unpack<R: Read + io::Seek>(
     limits: &Limits,
     visit: &mut Visitor,
 ) -> UnpackReport {
+    if format != Format::Zip && looks_like_zip_to_python(&mut reader).unwrap_or(false) {
+        return refused_whole(
+            "a tar archive that Python's zipfile.is_zipfile accepts: pip unzips it instead of untarring it".into(),
+        );
+    }
     let budget = Budget {
         limits,
         entries: Cell::new(0),
@@ -609,11 +625,6 @@ pub fn unpack<R: Read + io::Seek>(
         findings: RefCell::new(Vec::new()),
         stopped: Cell::new(false),
     };
-    if format != Format::Zip && looks_like_zip_to_python(&mut reader).unwrap_or(false) {
-        return refused_whole(
-            "a tar archive that Python's zipfile.is_zipfile accepts: pip unzips it instead of untarring it".into(),
-        );
-    }
     open_level(&budget, format, reader, String::new(), 1, visit);
     UnpackReport {
         entries: budget.entries.get(),

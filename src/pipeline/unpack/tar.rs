@@ -473,17 +473,10 @@ fn entries(r: &mut impl Read, level: &mut Level, visit: &mut Visitor) -> io::Res
         let mut content = r.take(size);
         let mut kept = Vec::new();
         let waiting = level.waiting_for(&path);
-        let keep = level.has_room(size) || (!waiting.is_empty() && size <= CACHE_FILE_BYTES as u64);
+        let keep =
+            level.has_room(&path, size) || (!waiting.is_empty() && size <= CACHE_FILE_BYTES as u64);
         let delivered = {
-            let mut guard = EntryGuard {
-                inner: &mut content,
-                budget: level.budget,
-                path: &display,
-                read: 0,
-                declared: Some(size),
-                compressed: None,
-                crc: None,
-            };
+            let mut guard = EntryGuard::exact(&mut content, level.budget, &display, size);
             let mut tee = Tee {
                 inner: &mut guard,
                 copy: keep.then_some(&mut kept),
@@ -694,15 +687,7 @@ fn deliver_link(
         );
         let size = content.len() as u64;
         let mut cursor = io::Cursor::new(content);
-        let mut guard = EntryGuard {
-            inner: &mut cursor,
-            budget: level.budget,
-            path: &display,
-            read: 0,
-            declared: Some(size),
-            compressed: None,
-            crc: None,
-        };
+        let mut guard = EntryGuard::exact(&mut cursor, level.budget, &display, size);
         let delivered = level.deliver(&link.path, size, link.mode.or(mode), &mut guard, visit);
         if level.budget.is_stopped() {
             return Ok(false);

@@ -66,11 +66,8 @@ struct Directory {
 }
 
 fn find_directory<R: Read + Seek>(r: &mut R, level: &Level) -> io::Result<Directory> {
-    let len = r.seek(SeekFrom::End(0))?;
-    let tail_len = len.min(22 + 65535);
-    r.seek(SeekFrom::Start(len - tail_len))?;
-    let mut tail = vec![0u8; tail_len as usize];
-    r.read_exact(&mut tail)?;
+    let (len, tail) = super::read_tail(r)?;
+    let tail_len = tail.len() as u64;
     let records: Vec<usize> = (0..tail.len().saturating_sub(21))
         .filter(|i| u32_at(&tail, *i) == EOCD_SIG)
         .collect();
@@ -196,16 +193,16 @@ fn read_central<R: Read + Seek>(
         cd.read_exact(&mut extra)?;
         io::copy(&mut cd.by_ref().take(comment_len), &mut io::sink())?;
         let flags = u16_at(&fixed, 8);
-        let shown = String::from_utf8_lossy(&name).into_owned();
+        let shown = || String::from_utf8_lossy(&name).into_owned();
         if flags & UTF8_FLAG == 0 && !name.is_ascii() {
             return Err(level.refuse(
-                Some(&shown),
+                Some(&shown()),
                 "a non-ASCII name without the UTF-8 flag: Python's zipfile decodes it as cp437, other readers as UTF-8".into(),
             ));
         }
         if extra_fields(&extra).any(|(id, _)| id == UNICODE_PATH_EXTRA) {
             return Err(level.refuse(
-                Some(&shown),
+                Some(&shown()),
                 "an Info-ZIP Unicode path field, which some readers use instead of the name and Python's zipfile ignores".into(),
             ));
         }
