@@ -184,6 +184,11 @@ pub struct DevCommand {
     /// How many requests the in-process controller works on at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Run the real kube-apiserver and etcd from this directory instead of the embedded API
+    /// server: TLS, RBAC, the controller as its own ServiceAccount. `scripts/control-plane.sh`
+    /// builds them and prints the directory.
+    #[arg(long, value_name = "DIR", env = "KUBEBUILDER_ASSETS")]
+    pub control_plane: Option<PathBuf>,
 }
 
 /// `airlock scan`'s arguments.

@@ -1,10 +1,11 @@
 //! `airlock dev`: everything local in one process, for development and tests only.
 //!
-//! It runs the in-memory Kubernetes-compatible API server with airlock's CRDs installed, the
-//! built-in repository and the CodeArtifact emulator; the controller and the SageMaker emulator
-//! join it in later issues.
+//! It runs a Kubernetes API with airlock's CRDs installed — the in-memory API server, or the real
+//! kube-apiserver and etcd with `--control-plane` — the built-in repository, the CodeArtifact and
+//! SageMaker emulators, and the controller.
 
 pub mod apiserver;
 pub mod codeartifact;
+pub mod control_plane;
 pub mod run;
 pub mod sagemaker;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::apiserver::server::ApiServer;
 use super::apiserver::store::Store as ApiStore;
 use super::codeartifact::CodeArtifactEmulator;
+use super::control_plane::{CONTROLLER_NAMESPACE, ControlPlane, client_for, write_private};
 use crate::publish::builtin::server::RepositoryServer;
 use crate::publish::builtin::store::Store;
 
@@ -31,6 +32,23 @@ pub fn store_with_crds() -> Result<Arc<ApiStore>, String> {
             .create(&crd_type, None, value)
             .map_err(|e| e.message)?;
     }
+    // The namespaces kube-apiserver makes at start, and the one `deploy/` installs airlock into.
+    let namespace_type = store
+        .resolve("", "v1", "namespaces")
+        .ok_or("Namespace type missing")?;
+    for name in [
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        CONTROLLER_NAMESPACE,
+    ] {
+        let value = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        match store.create(&namespace_type, None, value) {
+            Err(e) if e.code != 409 => return Err(e.message),
+            _ => {}
+        }
+    }
     Ok(store)
 }
 
@@ -41,12 +59,13 @@ pub fn kubeconfig(addr: SocketAddr) -> String {
     )
 }
 
-fn write_kubeconfig(dir: &Path, addr: SocketAddr) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("kubeconfig");
-    let tmp = dir.join("kubeconfig.tmp");
-    std::fs::write(&tmp, kubeconfig(addr))?;
-    std::fs::rename(&tmp, &path)?;
+/// Writes a kubeconfig atomically, readable by its owner only (it may carry a token).
+fn write_kubeconfig(dir: &Path, name: &str, text: &str) -> Result<PathBuf, String> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    write_private(&tmp, text.as_bytes())?;
+    std::fs::rename(&tmp, &path)
+        .map_err(|e| format!("cannot write the kubeconfig {}: {e}", path.display()))?;
     Ok(path)
 }
 
@@ -90,19 +109,67 @@ async fn apply_starter(client: &kube::Client) -> Result<(), String> {
     Ok(())
 }
 
+/// The Kubernetes API `airlock dev` serves: its own, or the real one from `--control-plane`.
+enum Cluster {
+    /// Held to keep it serving.
+    Embedded {
+        _server: ApiServer,
+    },
+    Real(Box<ControlPlane>),
+}
+
+/// The cluster, and the kubeconfigs of its administrator and of the controller.
+struct Started {
+    cluster: Cluster,
+    admin: String,
+    controller: String,
+    /// Where the Kubernetes API is, for the banner.
+    url: String,
+}
+
+async fn start_cluster(args: &crate::cli::DevCommand, dir: &Path) -> Result<Started, String> {
+    let port = args.port;
+    let bins = args
+        .control_plane
+        .as_ref()
+        .filter(|d| !d.as_os_str().is_empty());
+    let Some(bins) = bins else {
+        eprintln!(
+            "airlock dev: for development and tests only — the API server has no authentication and listens on 127.0.0.1 only"
+        );
+        let store = store_with_crds()?;
+        let server = ApiServer::start(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), store)
+            .await
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e} (choose another with --port, or --port 0 for any free port)"))?;
+        let admin = kubeconfig(server.addr);
+        return Ok(Started {
+            url: format!("http://{}", server.addr),
+            controller: admin.clone(),
+            admin,
+            cluster: Cluster::Embedded { _server: server },
+        });
+    };
+    let plane = ControlPlane::start(bins, &dir.join("control-plane"), port).await?;
+    let admin = plane.admin_kubeconfig();
+    let controller = plane.install(&client_for(&admin).await?).await?;
+    Ok(Started {
+        url: plane.url.clone(),
+        admin,
+        controller,
+        cluster: Cluster::Real(Box::new(plane)),
+    })
+}
+
 /// Runs `airlock dev` until SIGINT or SIGTERM.
 pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
-    let port = args.port;
-    eprintln!(
-        "airlock dev: for development and tests only — the API server has no authentication and listens on 127.0.0.1 only"
-    );
-    let store = store_with_crds()?;
-    let server = ApiServer::start(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), store)
-        .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e} (choose another with --port, or --port 0 for any free port)"))?;
     let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
-    let path = write_kubeconfig(&dir, server.addr)
-        .map_err(|e| format!("cannot write the kubeconfig into {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))?;
+    let started = start_cluster(&args, &dir).await?;
+    let path = write_kubeconfig(&dir, "kubeconfig", &started.admin)?;
+    // The controller's own identity, for `airlock controller` processes run beside this one.
+    let controller_kubeconfig =
+        write_kubeconfig(&dir, "controller.kubeconfig", &started.controller)?;
     // The built-in repository, on any free port, kept in the data directory across restarts.
     let repo_dir = dir.join("builtin");
     let repo_store = Arc::new(Store::open(&repo_dir).map_err(|e| e.to_string())?);
@@ -120,12 +187,8 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
     .await
     .map_err(|e| format!("cannot start the CodeArtifact emulator: {e}"))?;
     emulator.create("airlock", &["pypi-approved", "npm-approved"])?;
-    let client = kube::Client::try_from(kube::Config::new(
-        format!("http://{}", server.addr)
-            .parse()
-            .map_err(|e| format!("{e}"))?,
-    ))
-    .map_err(|e| e.to_string())?;
+    let client = client_for(&started.admin).await?;
+    let controller_client = client_for(&started.controller).await?;
     apply_starter(&client).await?;
     // Whoever reads these lines may stop reading after the one it needs (`| head -1`); a closed
     // stdout must not stop the servers.
@@ -144,8 +207,15 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
     }
     drop(out);
     eprintln!(
-        "airlock dev: Kubernetes API on http://{} with airlock's CRDs, ScanPolicy default and PackageRepositories builtin, pypi-approved, npm-approved; built-in repository on http://{} (data in {}); CodeArtifact emulator on {} (domain airlock); upstreams {} and {}; Ctrl-C stops it",
-        server.addr,
+        "airlock dev: Kubernetes API on {} ({}) with airlock's CRDs, ScanPolicy default and PackageRepositories builtin, pypi-approved, npm-approved; built-in repository on http://{} (data in {}); CodeArtifact emulator on {} (domain airlock); upstreams {} and {}; Ctrl-C stops it",
+        started.url,
+        match &started.cluster {
+            Cluster::Embedded { .. } => "the embedded API server".to_string(),
+            Cluster::Real(_) => format!(
+                "kube-apiserver and etcd; the controller runs as system:serviceaccount:{CONTROLLER_NAMESPACE}:airlock-controller, its kubeconfig {}",
+                controller_kubeconfig.display()
+            ),
+        },
         repo.addr,
         repo_dir.display(),
         emulator.endpoint_url(),
@@ -170,7 +240,7 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
             metrics_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             identity: format!("airlock-dev-{}", std::process::id()),
             lease: Some(crate::controller::LeaseSettings {
-                namespace: "default".into(),
+                namespace: CONTROLLER_NAMESPACE.into(),
                 name: "airlock-controller".into(),
                 duration: std::time::Duration::from_secs(15),
                 retry: std::time::Duration::from_secs(2),
@@ -182,7 +252,7 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
             base_url: Some(format!("http://{}", repo.addr)),
         };
         Some(tokio::spawn(crate::controller::run(
-            client.clone(),
+            controller_client,
             settings,
             Some(builtin),
             stop_rx,
@@ -196,6 +266,9 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
             Err(_) => eprintln!("airlock dev: the controller did not stop within 20s"),
             _ => {}
         }
+    }
+    if let Cluster::Real(plane) = started.cluster {
+        plane.stop().await;
     }
     eprintln!("airlock dev: stopped");
     Ok(())

@@ -67,12 +67,28 @@ impl Dev {
                 upstream.extend([pair[0].to_string(), pair[1].to_string()]);
             }
         }
-        Dev {
+        let dev = Dev {
             child,
             dir,
             env,
             upstream,
-        }
+        };
+        // The first command most people type; kubectl sends it as protobuf. The real server
+        // refuses objects in a namespace that does not exist, so the tests' namespace is made
+        // as a user makes it.
+        let out = dev.kubectl(&["create", "namespace", "team-a"], None);
+        assert!(
+            out.status.success(),
+            "kubectl create namespace team-a: {}\n--- dev log ---\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            dev.log()
+        );
+        dev
+    }
+
+    /// Whether this environment runs the real kube-apiserver (`KUBEBUILDER_ASSETS` is set).
+    pub fn real_control_plane() -> bool {
+        std::env::var_os("KUBEBUILDER_ASSETS").is_some_and(|d| !d.is_empty())
     }
 
     pub fn var(&self, key: &str) -> &str {
@@ -190,14 +206,15 @@ impl Dev {
     }
 
     /// An `airlock controller` against this environment's API server, sharing its built-in
-    /// repository and cache (the data directory).
+    /// repository and cache (the data directory), with the controller's own identity (its
+    /// ServiceAccount on the real control plane) and Lease namespace.
     pub fn controller(&self, identity: &str, extra: &[&str], envs: &[(&str, &str)]) -> Proc {
         let mut c = Command::new(airlock_bin());
         c.args(["controller", "--data-dir"])
             .arg(&self.dir)
             .args([
                 "--lease-namespace",
-                "default",
+                "airlock-system",
                 "--identity",
                 identity,
                 "--lease-duration",
@@ -207,7 +224,7 @@ impl Dev {
             ])
             .args(&self.upstream)
             .args(extra)
-            .env("KUBECONFIG", self.var("KUBECONFIG"))
+            .env("KUBECONFIG", self.dir.join("controller.kubeconfig"))
             .env("AWS_ENDPOINT_URL", self.var("AWS_ENDPOINT_URL"))
             .env("RUST_LOG", "info,kube=warn")
             .stdout(Stdio::null())
@@ -222,7 +239,7 @@ impl Dev {
     }
 
     pub fn lease_holder(&self) -> Option<String> {
-        self.get_json(&["lease", "airlock-controller", "-n", "default"])
+        self.get_json(&["lease", "airlock-controller", "-n", "airlock-system"])
             .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
     }
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod managed_fields;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod selectors;
 pub mod server;

@@ -264,6 +264,20 @@ fn parse_json(bytes: &Bytes) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
+/// A created or replaced object, in JSON or (built-in kinds, as kubectl sends them) protobuf.
+fn parse_object(rt: &ResourceType, content_type: &str, bytes: &Bytes) -> Result<Value, ApiError> {
+    match content_type.split(';').next().unwrap_or("").trim() {
+        super::protobuf::CONTENT_TYPE if rt.schema.is_none() => super::protobuf::decode(&rt.kind, bytes),
+        super::protobuf::CONTENT_TYPE => Err(ApiError {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml".into(),
+            details: None,
+        }),
+        _ => parse_json(bytes),
+    }
+}
+
 async fn resource(
     store: Arc<Store>,
     group: &str,
@@ -343,13 +357,13 @@ async fn resource(
             }
             (Method::GET, Some(name)) => Ok(one(store.get(&rt, ns, name)?)),
             (Method::POST, None) => {
-                let (_, body) = read_body(req).await?;
-                let created = store.create_checked(&rt, ns, parse_json(&body)?, &write)?;
+                let (content_type, body) = read_body(req).await?;
+                let created = store.create_checked(&rt, ns, parse_object(&rt, &content_type, &body)?, &write)?;
                 Ok(json_response(StatusCode::CREATED, &created))
             }
             (Method::PUT, Some(name)) => {
-                let (_, body) = read_body(req).await?;
-                Ok(json_response(StatusCode::OK, &store.update(&rt, ns, name, parse_json(&body)?, &write)?))
+                let (content_type, body) = read_body(req).await?;
+                Ok(json_response(StatusCode::OK, &store.update(&rt, ns, name, parse_object(&rt, &content_type, &body)?, &write)?))
             }
             (Method::PATCH, Some(name)) => {
                 let force = query.flag("force");

@@ -833,10 +833,30 @@ impl Inner {
         }
     }
 
-    /// Server-set status at creation: namespaces are Active, CRDs are accepted and established.
+    /// Server-set defaults and status at creation: namespaces are Active with the `kubernetes`
+    /// finalizer, secrets are Opaque unless typed, CRDs are accepted and established.
     fn on_create(&self, rt: &ResourceType, object: &mut Value) {
         match (rt.group.as_str(), rt.plural.as_str()) {
-            ("", "namespaces") => object["status"] = json!({"phase": "Active"}),
+            ("", "namespaces") => {
+                object["status"] = json!({"phase": "Active"});
+                // As the real server's PrepareForCreate: the namespace controller's finalizer,
+                // whatever the client sent.
+                if !object["spec"].is_object() {
+                    object["spec"] = json!({});
+                }
+                let finalizers = object["spec"]["finalizers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if !finalizers.iter().any(|f| f == "kubernetes") {
+                    let mut all = finalizers;
+                    all.push(json!("kubernetes"));
+                    object["spec"]["finalizers"] = json!(all);
+                }
+            }
+            ("", "secrets") if object["type"].as_str().is_none_or(str::is_empty) => {
+                object["type"] = json!("Opaque");
+            }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
                 let t = now();
                 object["status"] = json!({
