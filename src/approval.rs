@@ -3,8 +3,9 @@
 //! (the kubeconfig identity) and why. It needs `patch` on `packagerequests/status` (the
 //! `airlock-approver` ClusterRole in `deploy/`).
 
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::json;
 
@@ -31,12 +32,28 @@ pub enum ApprovalError {
     Changed { namespace: String, name: String },
     #[error("--reason is required: say why, so the decision can be audited")]
     NoReason,
+    #[error(
+        "{who} may not decide on PackageRequests in {namespace}: that takes get and patch on packagerequests/status, which the airlock-approver ClusterRole grants (deploy/rbac-users.yaml). Ask a cluster administrator to bind it, e.g. `kubectl create rolebinding airlock-approver --clusterrole=airlock-approver --user={who} -n {namespace}`"
+    )]
+    Forbidden { who: String, namespace: String },
     #[error("cannot reach the cluster: {0}")]
     Kube(String),
 }
 
-/// Who the kubeconfig says we are: the current context's user name.
-pub fn identity() -> String {
+/// Who the API server says we are (a SelfSubjectReview), since that is who it lets decide; where
+/// a server has no such API, the kubeconfig context's user name.
+pub async fn identity(client: &kube::Client) -> String {
+    let reviews: Api<SelfSubjectReview> = Api::all(client.clone());
+    reviews
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .ok()
+        .and_then(|r| r.status?.user_info?.username)
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(kubeconfig_user)
+}
+
+fn kubeconfig_user() -> String {
     Kubeconfig::read()
         .ok()
         .and_then(|k| {
@@ -70,6 +87,12 @@ pub async fn decide(
             return Err(ApprovalError::NotFound {
                 namespace: namespace.into(),
                 name: name.into(),
+            });
+        }
+        Err(kube::Error::Api(e)) if e.code == 403 => {
+            return Err(ApprovalError::Forbidden {
+                who: who.into(),
+                namespace: namespace.into(),
             });
         }
         Err(e) => return Err(ApprovalError::Kube(e.to_string())),
@@ -125,6 +148,10 @@ pub async fn decide(
         Err(kube::Error::Api(e)) if e.code == 409 => Err(ApprovalError::Changed {
             namespace: namespace.into(),
             name: name.into(),
+        }),
+        Err(kube::Error::Api(e)) if e.code == 403 => Err(ApprovalError::Forbidden {
+            who: who.into(),
+            namespace: namespace.into(),
         }),
         Err(e) => Err(ApprovalError::Kube(e.to_string())),
     }

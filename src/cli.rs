@@ -279,7 +279,7 @@ fn approval(
             .map_err(|e| format!("no usable kubeconfig: {e}"))?;
         let namespace = namespace.unwrap_or_else(|| config.default_namespace.clone());
         let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
-        let who = crate::approval::identity();
+        let who = crate::approval::identity(&client).await;
         crate::approval::decide(
             client,
             &namespace,

@@ -1,44 +1,36 @@
 //! `airlock approve` / `airlock deny` against `airlock dev`'s API server: a decision is recorded
 //! once, with who and why, and can be neither repeated nor reversed.
 
+mod common;
+
 use std::process::Command;
 
 use airlock::api::PackageRequest;
-use airlock::dev::apiserver::server::ApiServer;
-use airlock::dev::run::{kubeconfig, store_with_crds};
+use airlock::dev::control_plane::client_for;
+use common::dev::Dev;
 use kube::api::{Api, PostParams};
-use kube::{Client, Config};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_is_recorded_once_with_who_and_why() {
-    let server = ApiServer::start(
-        "127.0.0.1:0".parse().expect("addr"),
-        store_with_crds().expect("crds"),
-    )
-    .await
-    .expect("server");
-    let dir = std::env::temp_dir().join(format!("airlock-approve-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let kubeconfig_path = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig_path, kubeconfig(server.addr)).expect("kubeconfig");
-    let client = Client::try_from(Config::new(
-        format!("http://{}", server.addr).parse().expect("url"),
-    ))
-    .expect("client");
+    let dev = tokio::task::spawn_blocking(|| Dev::start("approve-cli", &["--no-controller"]))
+        .await
+        .expect("join");
+    let kubeconfig_path = dev.var("KUBECONFIG").to_string();
+    let kubeconfig = std::fs::read_to_string(&kubeconfig_path).expect("kubeconfig");
+    let client = client_for(&kubeconfig).await.expect("client");
     let api: Api<PackageRequest> = Api::namespaced(client, "default");
     for name in ["numpy-2.1.3", "evil-1.0.0"] {
         let req: PackageRequest = serde_json::from_value(json!({
             "apiVersion": "airlock.dev/v1alpha1", "kind": "PackageRequest",
             "metadata": {"name": name},
-            "spec": {"ecosystem": "pypi", "name": name.split('-').next(), "version": "1.0.0", "repositoryRef": "builtin"},
+            "spec": {"ecosystem": "pypi", "name": name.split('-').next(), "version": "1.0.0", "repositoryRef": "builtin", "justification": "approve test"},
         }))
         .expect("request");
         api.create(&PostParams::default(), &req)
             .await
             .expect("create");
     }
-    // The runtime has two workers: a blocking child process on one leaves the API server the other.
     let airlock = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
             .args(args)
@@ -144,5 +136,4 @@ async fn a_decision_is_recorded_once_with_who_and_why() {
     let (code, _, err) = airlock(&["approve", "no-such-request", "--reason", "x"]);
     assert_eq!(code, 3);
     assert!(err.contains("does not exist"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -76,8 +76,7 @@ impl ControlPlane {
         let tokens = dir.join("tokens.csv");
         write_private(
             &tokens,
-            format!("{admin_token},airlock-dev-admin,airlock-dev-admin,\"system:masters\"\n")
-                .as_bytes(),
+            format!("{admin_token},airlock-dev,airlock-dev,\"system:masters\"\n").as_bytes(),
         )?;
         let (signing_key, public_key) = service_account_keys(dir)?;
         let etcd_client = free_port()?;
@@ -142,7 +141,7 @@ impl ControlPlane {
 
     /// The cluster administrator's kubeconfig (group `system:masters`).
     pub fn admin_kubeconfig(&self) -> String {
-        self.kubeconfig("airlock-dev-admin", &self.admin_token, "default")
+        self.kubeconfig("airlock-dev", &self.admin_token, "default")
     }
 
     /// Installs the CRDs (and waits until they are Established) and airlock's namespace,

@@ -244,9 +244,42 @@ impl Dev {
     }
 }
 
+impl Dev {
+    /// The process id of `airlock dev`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the API server refused the controllers (in-process and beside it) for lack of RBAC.
+    pub fn forbidden(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "dev.log" || (name.starts_with("controller-") && name.ends_with(".log")) {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                found.extend(
+                    text.lines()
+                        .filter(|l| l.contains("is forbidden: User"))
+                        .map(|l| format!("{name}: {l}")),
+                );
+            }
+        }
+        found
+    }
+}
+
 impl Drop for Dev {
     fn drop(&mut self) {
         terminate(&mut self.child);
+        // Every end-to-end test also checks the controller's RBAC: on the real control plane,
+        // a request it was refused is a role in deploy/rbac-controller.yaml that is too narrow.
+        let forbidden = self.forbidden();
+        if !forbidden.is_empty() && !std::thread::panicking() {
+            panic!(
+                "the controller was refused by the API server:\n{}",
+                forbidden.join("\n")
+            );
+        }
     }
 }
 

@@ -367,15 +367,44 @@ fn read_entries(object: &Value) -> Vec<Entry> {
         .collect()
 }
 
-fn write_entries(object: &mut Value, entries: Vec<Entry>) {
+fn without_managed_fields(object: &Value) -> Value {
+    let mut copy = object.clone();
+    if let Some(meta) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    copy
+}
+
+/// Stores the entries in kube-apiserver's order: by operation, time (undated first), manager,
+/// API version and subresource.
+fn write_entries(object: &mut Value, mut entries: Vec<Entry>) {
+    entries.sort_by(|p, q| {
+        (
+            &p.operation,
+            &p.time,
+            &p.manager,
+            &p.api_version,
+            &p.subresource,
+        )
+            .cmp(&(
+                &q.operation,
+                &q.time,
+                &q.manager,
+                &q.api_version,
+                &q.subresource,
+            ))
+    });
     let list: Vec<Value> = entries
         .into_iter()
         .filter(|e| !e.fields.is_empty())
         .map(|e| {
             let mut v = json!({
                 "manager": e.manager, "operation": e.operation, "apiVersion": e.api_version,
-                "time": e.time, "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(&e.fields),
+                "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(&e.fields),
             });
+            if !e.time.is_empty() {
+                v["time"] = json!(e.time);
+            }
             if let Some(s) = e.subresource {
                 v["subresource"] = json!(s);
             }
@@ -468,7 +497,7 @@ pub fn apply(
         return Ok(out);
     };
     let mut entries = read_entries(current);
-    let mut conflicts: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut conflicts: BTreeMap<ManagerKey, Vec<String>> = BTreeMap::new();
     for e in entries.iter().filter(|e| !writer.is(e, "Apply")) {
         for p in applied.intersection(&e.fields) {
             if p.last().is_some_and(|l| l == ".") {
@@ -476,7 +505,7 @@ pub fn apply(
             }
             if value_at(current, p) != value_at(config, p) {
                 conflicts
-                    .entry((e.manager.clone(), e.api_version.clone()))
+                    .entry(ManagerKey::of(e))
                     .or_default()
                     .push(dotted(p));
             }
@@ -516,37 +545,92 @@ pub fn apply(
         }
     }
     merge(&mut out, &scoped, schema, &mut Vec::new());
+    let mut entry = writer.entry("Apply", applied);
+    // As kube-apiserver: an apply that changes nothing but ownership does not date the entry.
+    if without_managed_fields(&out) == without_managed_fields(current) {
+        entry.time = entries
+            .iter()
+            .find(|e| writer.is(e, "Apply"))
+            .map(|e| e.time.clone())
+            .unwrap_or_default();
+    }
     entries.retain(|e| !writer.is(e, "Apply"));
-    entries.push(writer.entry("Apply", applied));
+    entries.push(entry);
     write_entries(&mut out, entries);
     Ok(out)
 }
 
-fn conflict_error(
-    current: &Value,
-    conflicts: &BTreeMap<(String, String), Vec<String>>,
-) -> ApiError {
-    let count: usize = conflicts.values().map(Vec::len).sum();
-    let mut message = format!(
-        "Apply failed with {count} conflict{}: ",
-        if count == 1 { "" } else { "s" }
-    );
-    let mut causes = Vec::new();
-    let groups: Vec<String> = conflicts
-        .iter()
-        .map(|((manager, api_version), fields)| {
-            let who = format!("conflict with {manager:?} using {api_version}");
-            for f in fields {
-                causes.push(json!({"reason": "FieldManagerConflict", "message": who, "field": f}));
-            }
-            if fields.len() == 1 {
-                format!("{who}: {}", fields[0])
+/// A manager as the real server tells managers apart and orders them in a conflict message:
+/// its encoded identifier starts with the name, then the operation (the API version only counts
+/// for updates).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct ManagerKey {
+    manager: String,
+    operation: String,
+    api_version: String,
+    subresource: Option<String>,
+    time: String,
+}
+
+impl ManagerKey {
+    fn of(e: &Entry) -> Self {
+        let update = e.operation == "Update";
+        ManagerKey {
+            manager: e.manager.clone(),
+            operation: e.operation.clone(),
+            api_version: if update {
+                e.api_version.clone()
             } else {
-                format!("{who}s:\n- {}", fields.join("\n- "))
+                String::new()
+            },
+            subresource: e.subresource.clone(),
+            time: if update {
+                e.time.clone()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// As kube-apiserver prints a manager: `"name"`, its subresource, and for updates the API
+    /// version and time.
+    fn printed(&self) -> String {
+        let mut out = format!("{:?}", self.manager);
+        if let Some(sub) = &self.subresource {
+            out.push_str(&format!(" with subresource {sub:?}"));
+        }
+        if self.operation == "Update" {
+            out.push_str(&format!(" using {}", self.api_version));
+            if !self.time.is_empty() {
+                out.push_str(&format!(" at {}", self.time));
             }
-        })
-        .collect();
-    message.push_str(&groups.join("\n"));
+        }
+        out
+    }
+}
+
+/// The `409 Conflict` kube-apiserver answers, worded as it words it (one conflict on one line;
+/// several grouped by manager).
+fn conflict_error(current: &Value, conflicts: &BTreeMap<ManagerKey, Vec<String>>) -> ApiError {
+    let count: usize = conflicts.values().map(Vec::len).sum();
+    let mut causes = Vec::new();
+    let mut lines = Vec::new();
+    for (key, fields) in conflicts {
+        let who = key.printed();
+        lines.push(format!("conflicts with {who}:"));
+        for f in fields {
+            causes.push(json!({"reason": "FieldManagerConflict", "message": format!("conflict with {who}"), "field": f}));
+            lines.push(format!("- {f}"));
+        }
+    }
+    let message = match conflicts.iter().next() {
+        Some((key, fields)) if count == 1 => format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            key.printed(),
+            fields[0]
+        ),
+        _ => format!("Apply failed with {count} conflicts: {}", lines.join("\n")),
+    };
     let mut e = ApiError::conflict_plain(message);
     let name = current
         .pointer("/metadata/name")
@@ -668,7 +752,7 @@ mod tests {
         assert_eq!(err.code, 409);
         assert!(
             err.message
-                .contains(r#"conflict with "one" using v1: .spec.a"#),
+                .contains(r#"Apply failed with 1 conflict: conflict with "one": .spec.a"#),
             "{}",
             err.message
         );
