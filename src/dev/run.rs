@@ -32,23 +32,14 @@ pub fn store_with_crds() -> Result<Arc<ApiStore>, String> {
             .create(&crd_type, None, value)
             .map_err(|e| e.message)?;
     }
-    // The namespaces kube-apiserver makes at start, and the one `deploy/` installs airlock into.
+    // The namespace `deploy/` installs airlock into, where the controller holds its Lease.
     let namespace_type = store
         .resolve("", "v1", "namespaces")
         .ok_or("Namespace type missing")?;
-    for name in [
-        "default",
-        "kube-system",
-        "kube-public",
-        "kube-node-lease",
-        CONTROLLER_NAMESPACE,
-    ] {
-        let value = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        match store.create(&namespace_type, None, value) {
-            Err(e) if e.code != 409 => return Err(e.message),
-            _ => {}
-        }
-    }
+    let value = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CONTROLLER_NAMESPACE}});
+    store
+        .create(&namespace_type, None, value)
+        .map_err(|e| e.message)?;
     Ok(store)
 }
 

@@ -33,8 +33,21 @@ pub struct Dev {
 impl Dev {
     /// Starts `airlock dev` with `args` (upstreams, `--no-controller`, …) and reads its exports.
     pub fn start(name: &str, args: &[&str]) -> Dev {
+        Self::start_on(name, args, false)
+    }
+
+    /// [`Dev::start`] on the embedded API server, whatever `KUBEBUILDER_ASSETS` says.
+    pub fn start_embedded(name: &str, args: &[&str]) -> Dev {
+        Self::start_on(name, args, true)
+    }
+
+    fn start_on(name: &str, args: &[&str], embedded: bool) -> Dev {
         let dir = tmp(name);
-        let mut child = Command::new(airlock_bin())
+        let mut command = Command::new(airlock_bin());
+        if embedded {
+            command.env_remove("KUBEBUILDER_ASSETS");
+        }
+        let mut child = command
             .args(["dev", "--port", "0", "--data-dir"])
             .arg(&dir)
             .args(args)

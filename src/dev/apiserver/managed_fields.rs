@@ -569,7 +569,6 @@ struct ManagerKey {
     operation: String,
     api_version: String,
     subresource: Option<String>,
-    time: String,
 }
 
 impl ManagerKey {
@@ -584,26 +583,19 @@ impl ManagerKey {
                 String::new()
             },
             subresource: e.subresource.clone(),
-            time: if update {
-                e.time.clone()
-            } else {
-                String::new()
-            },
         }
     }
 
     /// As kube-apiserver prints a manager: `"name"`, its subresource, and for updates the API
-    /// version and time.
+    /// version.
     fn printed(&self) -> String {
         let mut out = format!("{:?}", self.manager);
         if let Some(sub) = &self.subresource {
             out.push_str(&format!(" with subresource {sub:?}"));
         }
+        // The encoded manager kube-apiserver prints from carries no time.
         if self.operation == "Update" {
             out.push_str(&format!(" using {}", self.api_version));
-            if !self.time.is_empty() {
-                out.push_str(&format!(" at {}", self.time));
-            }
         }
         out
     }
@@ -649,14 +641,36 @@ pub fn track_update(old: Option<&Value>, new: &mut Value, schema: Option<&Value>
     let old_fields = old
         .map(|o| fields_of(o, schema, writer.part))
         .unwrap_or_default();
-    let changed: FieldSet = new_fields
+    let mut changed: FieldSet = new_fields
         .iter()
         .filter(|p| old.is_none_or(|o| value_at(o, p) != value_at(new, p)))
         .cloned()
         .collect();
+    // As structured-merge-diff's comparison: a map this write added is owned itself too (`.`),
+    // besides its fields. `metadata` itself is never tracked.
+    let added_maps: Vec<FieldPath> = changed
+        .iter()
+        .flat_map(|p| (1..p.len()).map(move |n| p[..n].to_vec()))
+        .filter(|q| q.len() > 1 || q[0] != "f:metadata")
+        .filter(|q| q.last().is_some_and(|l| l.starts_with("f:")))
+        .filter(|q| value_at(new, q).is_some_and(Value::is_object))
+        .filter(|q| old.is_none_or(|o| value_at(o, q).is_none()))
+        .map(|mut q| {
+            q.push(".".into());
+            q
+        })
+        .collect();
+    changed.extend(added_maps);
     let removed: FieldSet = old_fields.difference(&new_fields).cloned().collect();
     for e in entries.iter_mut() {
         e.fields.retain(|p| !removed.contains(p));
+        // A map's own marker goes with the map.
+        e.fields.retain(|p| {
+            p.last().is_none_or(|l| l != ".")
+                || p.len() < 2
+                || !p[p.len() - 2].starts_with("f:")
+                || value_at(new, &p[..p.len() - 1]).is_some()
+        });
         if !writer.is(e, "Update") {
             e.fields.retain(|p| !changed.contains(p));
         }

@@ -60,6 +60,18 @@ impl LabelSelector {
     pub fn parse(s: &str) -> Result<Self, ApiError> {
         let mut reqs = Vec::new();
         for part in split_top(s) {
+            // kube-apiserver's lexer reads `a===b` as `a`, `==`, `=`: an operator where the
+            // value should be.
+            let value = part
+                .split_once("!=")
+                .or_else(|| part.split_once("=="))
+                .or_else(|| part.split_once('='))
+                .map(|(_, v)| v);
+            if value.is_some_and(|v| v.contains('=')) {
+                return Err(ApiError::bad_request(
+                    "unable to parse requirement: found '=', expected: identifier",
+                ));
+            }
             let req = if let Some(key) = part.strip_prefix('!') {
                 Requirement::NotExists(key.trim().to_string())
             } else if let Some((k, v)) = part.split_once("!=") {
@@ -123,6 +135,11 @@ impl FieldSelector {
             reqs.push((k.trim().to_string(), eq, v.trim().to_string()));
         }
         Ok(Self(reqs))
+    }
+
+    /// The fields it selects on (`metadata.name`, …).
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(path, _, _)| path.as_str())
     }
 
     pub fn matches(&self, object: &Value) -> bool {

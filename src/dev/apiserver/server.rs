@@ -320,10 +320,18 @@ async fn resource(
     };
     let result: Result<Response<Body>, ApiError> = async {
         let selection = || -> Result<Selection, ApiError> {
+            let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))?;
+            // Custom resources can be selected on their name and namespace only (this server
+            // serves no CRD selectableFields).
+            if rt.schema.is_some()
+                && let Some(f) = fields.fields().find(|f| !matches!(*f, "metadata.name" | "metadata.namespace"))
+            {
+                return Err(ApiError::bad_request(format!("field label not supported: {f}")));
+            }
             Ok(Selection {
                 namespace: ns.map(str::to_string),
                 labels: LabelSelector::parse(query.get("labelSelector").unwrap_or(""))?,
-                fields: FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))?,
+                fields,
             })
         };
         write.status_only = match target.sub {
@@ -363,7 +371,16 @@ async fn resource(
             }
             (Method::PUT, Some(name)) => {
                 let (content_type, body) = read_body(req).await?;
-                Ok(json_response(StatusCode::OK, &store.update(&rt, ns, name, parse_object(&rt, &content_type, &body)?, &write)?))
+                let object = parse_object(&rt, &content_type, &body)?;
+                // Custom resources allow no unconditional update: a replace must say which
+                // version it replaces.
+                if rt.schema.is_some() && object.pointer("/metadata/resourceVersion").and_then(Value::as_str).is_none_or(str::is_empty) {
+                    let mut e = ApiError::invalid(format!("{} {name:?} is invalid: metadata.resourceVersion: Invalid value: 0: must be specified for an update", rt.qualified()));
+                    e.details = Some(json!({"name": name, "group": rt.group, "kind": rt.plural, "causes": [
+                        {"reason": "FieldValueInvalid", "message": "Invalid value: 0: must be specified for an update", "field": "metadata.resourceVersion"}]}));
+                    return Err(e);
+                }
+                Ok(json_response(StatusCode::OK, &store.update(&rt, ns, name, object, &write)?))
             }
             (Method::PATCH, Some(name)) => {
                 let force = query.flag("force");
@@ -371,7 +388,18 @@ async fn resource(
                 let kind = content_type.split(';').next().unwrap_or("").trim().to_string();
                 write.applied = kind.starts_with("application/apply-patch");
                 if write.applied && query.get("fieldManager").is_none_or(str::is_empty) {
-                    return Err(ApiError::invalid("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into()));
+                    let mut e = ApiError::invalid("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into());
+                    e.details = Some(json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [
+                        {"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}]}));
+                    return Err(e);
+                }
+                if kind == "application/strategic-merge-patch+json" && rt.schema.is_some() {
+                    return Err(ApiError {
+                        code: 415,
+                        reason: "UnsupportedMediaType",
+                        message: "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
+                        details: None,
+                    });
                 }
                 if !write.applied && force {
                     return Err(ApiError::invalid("PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch".into()));
@@ -384,7 +412,17 @@ async fn resource(
                 let opts = parse_json(&body)?;
                 let pre_rv = opts.pointer("/preconditions/resourceVersion").and_then(Value::as_str);
                 let pre_uid = opts.pointer("/preconditions/uid").and_then(Value::as_str);
-                Ok(json_response(StatusCode::OK, &store.delete(&rt, ns, name, pre_rv, pre_uid)?))
+                let deleted = store.delete(&rt, ns, name, pre_rv, pre_uid)?;
+                if deleted.pointer("/metadata/deletionTimestamp").is_some() {
+                    // Finalizers hold it: the object, marked for deletion.
+                    return Ok(json_response(StatusCode::OK, &deleted));
+                }
+                // Gone at once: kube-apiserver answers with a Status naming what was deleted.
+                Ok(json_response(StatusCode::OK, &json!({
+                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                    "details": {"name": name, "group": rt.group, "kind": rt.plural,
+                        "uid": deleted.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)},
+                })))
             }
             (Method::DELETE, None) => {
                 let (items, _) = store.snapshot(&rt, &selection()?);
@@ -442,6 +480,16 @@ fn apply_patch(
                     "the name of the object does not match the name on the URL",
                 ));
             }
+            let type_of = |key: &str| applied.get(key).and_then(Value::as_str).unwrap_or("");
+            if type_of("apiVersion").is_empty() || type_of("kind").is_empty() {
+                let (group, version) = type_of("apiVersion")
+                    .rsplit_once('/')
+                    .unwrap_or(("", type_of("apiVersion")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid object type: {group}/{version}, Kind={}",
+                    type_of("kind")
+                )));
+            }
             let api_version = rt.api_version();
             let time = store::now();
             let writer = Writer {
@@ -468,7 +516,16 @@ fn apply_patch(
                 "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
                     patch::merge_patch(&mut out, &p)
                 }
-                "application/json-patch+json" => patch::json_patch(&mut out, &p)?,
+                // kube-apiserver words a patch that does not apply generically.
+                "application/json-patch+json" => patch::json_patch(&mut out, &p).map_err(|e| {
+                    if e.code == 422 {
+                        ApiError::invalid(
+                            "the server rejected our request due to an error in our request".into(),
+                        )
+                    } else {
+                        e
+                    }
+                })?,
                 other => return Err(ApiError::unsupported_media_type(other)),
             }
             Ok(out)
@@ -485,6 +542,7 @@ fn watch(
     include_object: &str,
 ) -> Result<Response<Body>, ApiError> {
     let bookmarks = query.flag("allowWatchBookmarks");
+    let initial_events = query.flag("sendInitialEvents");
     let timeout = query
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
@@ -556,13 +614,13 @@ fn watch(
         }
         let Some(mut rx) = rx else { return };
         let bookmark = |rv: u64| json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
-        if bookmarks
-            && tx
-                .send(line("BOOKMARK", &bookmark(last_rv), last_rv))
-                .await
-                .is_err()
-        {
-            return;
+        // A streaming list ends its initial events with a bookmark that says so.
+        if bookmarks && initial_events {
+            let mut end = bookmark(last_rv);
+            end["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            if tx.send(line("BOOKMARK", &end, last_rv)).await.is_err() {
+                return;
+            }
         }
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);

@@ -546,6 +546,7 @@ impl Store {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(1);
             new["metadata"]["generation"] = json!(g + 1);
         }
+        refuse_new_finalizers_while_deleting(rt, &old, &new)?;
         let mut new = inner.admit(rt, new, Some(&old), w.strict)?;
         track_ownership(rt, Some(&old), &mut new, w);
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
@@ -761,6 +762,53 @@ impl Store {
     }
 }
 
+/// As kube-apiserver: once an object is being deleted, its finalizers can only go away.
+fn refuse_new_finalizers_while_deleting(
+    rt: &ResourceType,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    if old.pointer("/metadata/deletionTimestamp").is_none() {
+        return Ok(());
+    }
+    let list = |v: &Value| -> Vec<String> {
+        v.pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let before = list(old);
+    let added: Vec<String> = list(new)
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
+    if added.is_empty() {
+        return Ok(());
+    }
+    let quoted: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
+    let name = meta_str(old, "name").unwrap_or("");
+    let errors = [validation::FieldError {
+        field: "metadata.finalizers".into(),
+        kind: validation::FieldErrorKind::Forbidden {
+            detail: format!(
+                "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                quoted.join(", ")
+            ),
+        },
+    }];
+    let mut e = ApiError::invalid(validation::invalid_message(
+        &rt.kind, &rt.group, name, &errors,
+    ));
+    e.details = Some(validation::invalid_details(
+        &rt.kind, &rt.group, name, &errors,
+    ));
+    Err(e)
+}
+
 fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 253
@@ -772,14 +820,21 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid(format!(
-            "{} {name:?} is invalid: metadata.name: Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
-            if rt.group.is_empty() {
-                rt.kind.clone()
-            } else {
-                format!("{}.{}", rt.kind, rt.group)
-            }
-        )))
+        let error = validation::FieldError {
+            field: "metadata.name".into(),
+            kind: validation::FieldErrorKind::Invalid {
+                value: format!("{name:?}"),
+                detail: "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".into(),
+            },
+        };
+        let errors = [error];
+        let mut e = ApiError::invalid(validation::invalid_message(
+            &rt.kind, &rt.group, name, &errors,
+        ));
+        e.details = Some(validation::invalid_details(
+            &rt.kind, &rt.group, name, &errors,
+        ));
+        Err(e)
     }
 }
 
@@ -818,14 +873,21 @@ impl Inner {
         match &rt.schema {
             Some(schema) => {
                 validation::admit_checked(schema, &rt.kind, &rt.group, &object, old, strict)
-                    .map_err(|m| {
-                        if m.starts_with("strict decoding error") {
-                            ApiError::bad_request(format!(
-                                "{} in version {:?} cannot be handled as a {}: {m}",
-                                rt.kind, rt.version, rt.kind
-                            ))
-                        } else {
-                            ApiError::invalid(m)
+                    .map_err(|r| match r {
+                        validation::Refusal::Strict(m) => ApiError::bad_request(format!(
+                            "{} in version {:?} cannot be handled as a {}: {m}",
+                            rt.kind, rt.version, rt.kind
+                        )),
+                        validation::Refusal::Invalid { message, errors } => {
+                            let name = object
+                                .pointer("/metadata/name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("");
+                            let mut e = ApiError::invalid(message);
+                            e.details = Some(validation::invalid_details(
+                                &rt.kind, &rt.group, name, &errors,
+                            ));
+                            e
                         }
                     })
             }
@@ -839,6 +901,11 @@ impl Inner {
         match (rt.group.as_str(), rt.plural.as_str()) {
             ("", "namespaces") => {
                 object["status"] = json!({"phase": "Active"});
+                let name = object["metadata"]["name"].clone();
+                if !object["metadata"]["labels"].is_object() {
+                    object["metadata"]["labels"] = json!({});
+                }
+                object["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
                 // As the real server's PrepareForCreate: the namespace controller's finalizer,
                 // whatever the client sent.
                 if !object["spec"].is_object() {

@@ -83,6 +83,49 @@ impl fmt::Display for FieldError {
     }
 }
 
+impl FieldError {
+    /// The `StatusCause` the real server lists for it in `details.causes`.
+    pub fn cause(&self) -> Value {
+        let reason = match &self.kind {
+            FieldErrorKind::Required => "FieldValueRequired",
+            FieldErrorKind::NotSupported { .. } => "FieldValueNotSupported",
+            FieldErrorKind::Invalid { .. } => "FieldValueInvalid",
+            FieldErrorKind::Forbidden { .. } => "FieldValueForbidden",
+            FieldErrorKind::TooLong { .. } => "FieldValueTooLong",
+            FieldErrorKind::TooMany { .. } => "FieldValueTooMany",
+            FieldErrorKind::Duplicate { .. } => "FieldValueDuplicate",
+        };
+        let text = self.to_string();
+        let message = text
+            .strip_prefix(&format!("{}: ", self.field))
+            .unwrap_or(&text)
+            .to_string();
+        serde_json::json!({"reason": reason, "message": message, "field": self.field})
+    }
+}
+
+/// The `details` of a `422 Invalid` Status: what kubectl lists, one line per cause.
+pub fn invalid_details(kind: &str, group: &str, name: &str, errors: &[FieldError]) -> Value {
+    let mut details = serde_json::json!({"name": name, "kind": kind,
+        "causes": errors.iter().map(FieldError::cause).collect::<Vec<_>>()});
+    if !group.is_empty() {
+        details["group"] = Value::from(group);
+    }
+    details
+}
+
+/// Why admission refused an object.
+#[derive(Debug)]
+pub enum Refusal {
+    /// `fieldValidation=Strict` and unknown fields: the message.
+    Strict(String),
+    /// Schema or CEL errors: the message and the errors, for `details.causes`.
+    Invalid {
+        message: String,
+        errors: Vec<FieldError>,
+    },
+}
+
 /// The reason a whole object was refused: the `message` of the `422 Invalid` Status.
 pub fn invalid_message(kind: &str, group: &str, name: &str, errors: &[FieldError]) -> String {
     let qualified = if group.is_empty() {
@@ -500,8 +543,18 @@ pub fn validate_custom_resource(
     value: &Value,
     old: Option<&Value>,
 ) -> Vec<FieldError> {
-    let errors = validate_schema(schema, value);
+    let mut errors = validate_schema(schema, value);
     if !errors.is_empty() {
+        // As kube-apiserver: CEL rules run only on a valid object, and it says so.
+        if schema.to_string().contains("x-kubernetes-validations") {
+            errors.push(FieldError {
+                field: "<nil>".into(),
+                kind: FieldErrorKind::Invalid {
+                    value: "null".into(),
+                    detail: "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation".into(),
+                },
+            });
+        }
         return errors;
     }
     validate_cel(schema, value, old)
@@ -538,7 +591,9 @@ pub fn admit_with_schema(
     object: &Value,
     old: Option<&Value>,
 ) -> Result<Value, String> {
-    admit_checked(schema, kind, group, object, old, false)
+    admit_checked(schema, kind, group, object, old, false).map_err(|r| match r {
+        Refusal::Strict(m) | Refusal::Invalid { message: m, .. } => m,
+    })
 }
 
 /// [`admit_with_schema`]; with `strict` (the `fieldValidation=Strict` kubectl sends), unknown
@@ -550,7 +605,7 @@ pub fn admit_checked(
     object: &Value,
     old: Option<&Value>,
     strict: bool,
-) -> Result<Value, String> {
+) -> Result<Value, Refusal> {
     let name = object
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -562,14 +617,20 @@ pub fn admit_checked(
             .iter()
             .map(|f| format!("unknown field {f:?}"))
             .collect();
-        return Err(format!("strict decoding error: {}", list.join(", ")));
+        return Err(Refusal::Strict(format!(
+            "strict decoding error: {}",
+            list.join(", ")
+        )));
     }
     let stored = kube::core::cel::apply_defaults(schema, &stored);
     let errors = validate_custom_resource(schema, &stored, old);
     if errors.is_empty() {
         Ok(stored)
     } else {
-        Err(invalid_message(kind, group, name, &errors))
+        Err(Refusal::Invalid {
+            message: invalid_message(kind, group, name, &errors),
+            errors,
+        })
     }
 }
 
