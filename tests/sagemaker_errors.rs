@@ -165,3 +165,39 @@ async fn a_missing_domain_and_a_domain_in_use_are_told_apart() {
     assert!(e.retryable(), "apps stop; the change can go through later");
     assert!(e.to_string().contains("apps in service"));
 }
+
+#[tokio::test]
+async fn running_apps_are_a_wait_not_an_invalid_request() {
+    // What SageMaker answers to a network change while apps run: a ValidationException.
+    let message = "Unable to update Domain [arn:aws:sagemaker:eu-west-1:111122223333:domain/d-abcdefghijkl] with InService App. Delete all InService apps for domain [arn:aws:sagemaker:eu-west-1:111122223333:domain/d-abcdefghijkl] and try again.";
+    let apps = mock!(Client::update_domain)
+        .then_error(move || UpdateDomainError::generic(meta("ValidationException", message)));
+    let invalid = mock!(Client::update_domain)
+        .match_requests(|r| r.vpc_id().is_none())
+        .then_error(|| {
+            UpdateDomainError::generic(meta(
+                "ValidationException",
+                "VpcId and Subnet IDs are required for updating domains to VpcOnly mode",
+            ))
+        });
+    let domains = Domains::new(client(&[&invalid, &apps]));
+    let switch = |vpc: Option<&str>| DomainUpdate {
+        network: Some("VpcOnly".into()),
+        vpc_id: vpc.map(str::to_string),
+        subnet_ids: Some(vec!["subnet-1".into()]),
+        ..DomainUpdate::default()
+    };
+    let e = domains
+        .update("d-abcdefghijkl", &switch(None))
+        .await
+        .expect_err("no VPC");
+    assert!(matches!(e, SageMakerError::Invalid { .. }), "{e:?}");
+    assert!(!e.retryable());
+    let e = domains
+        .update("d-abcdefghijkl", &switch(Some("vpc-1")))
+        .await
+        .expect_err("apps");
+    assert!(matches!(e, SageMakerError::InUse { .. }), "{e:?}");
+    assert_eq!(e.reason(), "ResourceInUse");
+    assert!(e.retryable(), "the change goes through once the apps stop");
+}

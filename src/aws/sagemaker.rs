@@ -87,6 +87,14 @@ where
             action,
             message: e.message().unwrap_or("").to_string(),
         },
+        // AWS refuses a network change while apps run as invalid ("Unable to update Domain
+        // [arn] with InService App. Delete all InService apps…"); it is a wait, not a mistake.
+        "ValidationException" if e.message().is_some_and(|m| m.contains("InService App")) => {
+            SageMakerError::InUse {
+                action,
+                message: e.message().unwrap_or("").to_string(),
+            }
+        }
         "ValidationException" => SageMakerError::Invalid {
             action,
             message: e.message().unwrap_or("").to_string(),
@@ -126,6 +134,8 @@ pub struct DomainView {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DomainUpdate {
     pub network: Option<String>,
+    /// The domain's own VPC, which AWS requires with a switch to `VpcOnly`.
+    pub vpc_id: Option<String>,
     pub subnet_ids: Option<Vec<String>>,
     pub security_group_ids: Option<Vec<String>>,
     pub user_security_groups: Option<Vec<String>>,
@@ -208,6 +218,7 @@ impl Domains {
         if let Some(s) = &u.subnet_ids {
             call = call.set_subnet_ids(Some(s.clone()));
         }
+        call = call.set_vpc_id(u.vpc_id.clone());
         if let Some(g) = &u.security_group_ids {
             call = call.domain_settings_for_update(
                 DomainSettingsForUpdate::builder()
@@ -312,7 +323,8 @@ impl Domains {
         }
     }
 
-    /// Apps of the domain that are running (`InService` or `Pending`), as `owner type/name`.
+    /// Apps of the domain that block a network change (`InService`, `Pending` or `Deleting`, as
+    /// the UpdateDomain documentation lists them), as `owner type/name`.
     pub async fn running_apps(&self, id: &str) -> Result<Vec<String>, SageMakerError> {
         let mut apps = Vec::new();
         let mut next: Option<String> = None;
@@ -328,7 +340,9 @@ impl Domains {
             for a in out.apps() {
                 if matches!(
                     a.status(),
-                    Some(AppStatus::InService) | Some(AppStatus::Pending)
+                    Some(AppStatus::InService)
+                        | Some(AppStatus::Pending)
+                        | Some(AppStatus::Deleting)
                 ) {
                     let owner = a.user_profile_name().or(a.space_name()).unwrap_or("");
                     apps.push(format!(

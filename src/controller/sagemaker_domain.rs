@@ -201,7 +201,7 @@ pub fn diff(spec: &SageMakerDomainSpec, actual: &DomainView) -> Vec<FieldDrift> 
 }
 
 /// The `UpdateDomain` call that corrects the correctable drift: switching to `VpcOnly` carries the
-/// subnets, as AWS requires them in the same call.
+/// subnets and the VPC, as AWS requires them in the same call.
 pub fn correction(
     spec: &SageMakerDomainSpec,
     actual: &DomainView,
@@ -214,6 +214,7 @@ pub fn correction(
             "network.appNetworkAccessType" => {
                 u.network = Some(network_name(n.app_network_access_type).into());
                 if n.app_network_access_type == AppNetworkAccessType::VpcOnly {
+                    u.vpc_id = n.vpc_id.clone().or_else(|| actual.vpc_id.clone());
                     u.subnet_ids = Some(if n.subnet_ids.is_empty() {
                         actual.subnet_ids.clone()
                     } else {
@@ -539,7 +540,21 @@ async fn apply(
 
     if spec.management_policy == ManagementPolicy::Enforce && !correctable.is_empty() {
         let update = correction(&spec, &view, &correctable);
-        match sm.update(&id, &update).await {
+        // A network change while apps run is refused; ask first, so the wait names them.
+        let blocked = if update.network.is_some() || update.subnet_ids.is_some() {
+            sm.running_apps(&id).await.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let result = if blocked.is_empty() {
+            sm.update(&id, &update).await
+        } else {
+            Err(SageMakerError::InUse {
+                action: "UpdateDomain",
+                message: format!("{} app(s) running", blocked.len()),
+            })
+        };
+        match result {
             Ok(()) => {
                 let msg = format!("correcting {}", describe_drift(&correctable));
                 w.status().domain_status = Some("Updating".into());
@@ -721,7 +736,7 @@ mod tests {
     }
 
     #[test]
-    fn switching_back_to_vpc_only_carries_the_subnets() {
+    fn switching_back_to_vpc_only_carries_the_subnets_and_the_vpc() {
         let mut v = view();
         v.network = Some("PublicInternetOnly".into());
         v.security_group_ids.push("sg-extra".into());
@@ -733,6 +748,11 @@ mod tests {
         assert!(d.iter().all(|d| d.correctable));
         let u = correction(&spec(), &v, &d);
         assert_eq!(u.network.as_deref(), Some("VpcOnly"));
+        assert_eq!(
+            u.vpc_id.as_deref(),
+            Some("vpc-1"),
+            "AWS requires the VPC with the switch"
+        );
         assert_eq!(
             u.subnet_ids,
             Some(vec!["subnet-1".to_string(), "subnet-2".to_string()])

@@ -153,7 +153,9 @@ impl SageMaker {
     fn running_apps(st: &State, domain: &str) -> Vec<String> {
         st.apps
             .iter()
-            .filter(|a| a.domain == domain && (a.status == "InService" || a.status == "Pending"))
+            .filter(|a| {
+                a.domain == domain && matches!(a.status, "InService" | "Pending" | "Deleting")
+            })
             .map(|a| format!("{} {} ({})", a.key.1, a.key.2, a.key.0))
             .collect()
     }
@@ -261,9 +263,11 @@ impl SageMaker {
         let Some(id) = input["DomainId"].as_str() else {
             return validation("DomainId is required");
         };
-        // The members UpdateDomain has; anything else (VpcId, KmsKeyId) cannot change in place.
-        const UPDATABLE: [&str; 8] = [
+        // The members UpdateDomain has; anything else (KmsKeyId, …) cannot change in place.
+        // VpcId is one of them (since late 2025) but may only repeat the domain's own VPC.
+        const UPDATABLE: [&str; 9] = [
             "DomainId",
+            "VpcId",
             "DefaultUserSettings",
             "DomainSettingsForUpdate",
             "AppSecurityGroupManagement",
@@ -289,6 +293,14 @@ impl SageMaker {
                 "Domain {id} is {status}; wait until it is InService"
             ));
         }
+        if let Some(vpc) = input["VpcId"].as_str()
+            && d.doc["VpcId"] != vpc
+        {
+            return validation(format!(
+                "VpcId {vpc} is not the domain's VPC ({}); a domain's VPC cannot be changed",
+                d.doc["VpcId"].as_str().unwrap_or("")
+            ));
+        }
         let network = input["AppNetworkAccessType"].as_str();
         if let Some(n) = network
             && n != "VpcOnly"
@@ -298,21 +310,24 @@ impl SageMaker {
                 "Value '{n}' at 'appNetworkAccessType' failed to satisfy constraint: Member must satisfy enum value set: [PublicInternetOnly, VpcOnly]"
             ));
         }
-        if let Some(n) = network
-            && d.doc["AppNetworkAccessType"] != n
-            && !running.is_empty()
-        {
-            return in_use(format!(
-                "Domain {id} has apps in service ({}); delete them before changing AppNetworkAccessType",
-                running.join(", ")
+        // As SageMaker: a network change (the access type, or the subnets) while apps are
+        // InService, Pending or Deleting is refused as invalid, naming the domain's ARN.
+        let changes_network = network.is_some_and(|n| d.doc["AppNetworkAccessType"] != n)
+            || input
+                .get("SubnetIds")
+                .is_some_and(|s| d.doc["SubnetIds"] != *s);
+        if changes_network && !running.is_empty() {
+            let arn = d.doc["DomainArn"].as_str().unwrap_or("");
+            return validation(format!(
+                "Unable to update Domain [{arn}] with InService App. Delete all InService apps for domain [{arn}] and try again."
             ));
         }
         if network == Some("VpcOnly")
             && d.doc["AppNetworkAccessType"] != "VpcOnly"
-            && input.get("SubnetIds").is_none()
+            && (input.get("SubnetIds").is_none() || input.get("VpcId").is_none())
         {
             return validation(
-                "SubnetIds must be specified in the same request when changing AppNetworkAccessType to VpcOnly",
+                "VpcId and Subnet IDs are required for updating domains to VpcOnly mode",
             );
         }
         if let Some(n) = network {
@@ -553,7 +568,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(80)).await;
         let (_, d) = call(&sm, "DescribeDomain", json!({"DomainId": id})).await;
         assert_eq!(d["Status"], "InService");
-        // The KMS key and the VPC cannot change in place.
+        // The KMS key and the VPC cannot change in place (VpcId may only repeat the domain's).
         for field in ["KmsKeyId", "VpcId"] {
             let (status, e) = call(&sm, "UpdateDomain", json!({"DomainId": id, field: "x"})).await;
             assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -569,13 +584,19 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::OK);
         tokio::time::sleep(Duration::from_millis(80)).await;
-        let (_, e) = call(
-            &sm,
-            "UpdateDomain",
+        // Back to VpcOnly takes the VPC as well as the subnets, as AWS requires since VpcId joined
+        // UpdateDomain.
+        for input in [
             json!({"DomainId": id, "AppNetworkAccessType": "VpcOnly"}),
-        )
-        .await;
-        assert_eq!(e["__type"], "ValidationException");
+            json!({"DomainId": id, "AppNetworkAccessType": "VpcOnly", "SubnetIds": ["subnet-1"]}),
+        ] {
+            let (_, e) = call(&sm, "UpdateDomain", input).await;
+            assert_eq!(e["__type"], "ValidationException");
+            assert_eq!(
+                e["message"],
+                "VpcId and Subnet IDs are required for updating domains to VpcOnly mode"
+            );
+        }
         let (status, e) = call(&sm, "DescribeDomain", json!({"DomainId": "d-000000000000"})).await;
         assert_eq!(
             (status, e["__type"].as_str()),
@@ -588,10 +609,17 @@ mod tests {
         let (_, e) = call(
             &sm,
             "UpdateDomain",
-            json!({"DomainId": id, "AppNetworkAccessType": "VpcOnly", "SubnetIds": ["subnet-1"]}),
+            json!({"DomainId": id, "AppNetworkAccessType": "VpcOnly", "SubnetIds": ["subnet-1"], "VpcId": "vpc-1"}),
         )
         .await;
-        assert_eq!(e["__type"], "ResourceInUse");
-        assert_eq!(sm.calls()["UpdateDomain"], 6);
+        assert_eq!(e["__type"], "ValidationException");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("Unable to update Domain [arn:aws:sagemaker:"),
+            "{e}"
+        );
+        assert_eq!(sm.calls()["UpdateDomain"], 7);
     }
 }
