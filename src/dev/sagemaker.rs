@@ -3,8 +3,10 @@
 //! `X-Amz-Target: SageMaker.<Operation>`), answering as the SageMaker API reference documents:
 //! ids of the form `d-xxxxxxxxxxxx`, a domain `Pending` after `CreateDomain` and `Updating` after
 //! `UpdateDomain` before it is `InService` again, `ResourceNotFound` / `ResourceInUse` /
-//! `ValidationException`, no in-place change of the VPC or KMS key, and no network-type change
-//! while apps are `InService`. It also counts the calls per operation, so tests and benchmarks
+//! `ValidationException`, no in-place change of the VPC or KMS key, a switch to `VpcOnly` only
+//! with the domain's `VpcId` and `SubnetIds`, and no network change while apps are `InService`,
+//! `Pending` or `Deleting` (AWS's `ValidationException` "Unable to update Domain [arn] with
+//! InService App"). It also counts the calls per operation, so tests and benchmarks
 //! can assert how many API calls a resync makes (`GET /_emulator/sagemaker/calls`).
 
 use std::collections::{BTreeMap, HashMap};
