@@ -170,11 +170,11 @@ impl ControlPlane {
         }
         let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), CONTROLLER_NAMESPACE);
         let request = TokenRequest {
-            spec: TokenRequestSpec {
+            spec: Some(TokenRequestSpec {
                 // A day: each start of `airlock dev` asks for a new one.
                 expiration_seconds: Some(24 * 3600),
                 ..Default::default()
-            },
+            }),
             ..Default::default()
         };
         let token = accounts
@@ -184,7 +184,7 @@ impl ControlPlane {
                 format!("requesting a token for the {CONTROLLER_ACCOUNT} ServiceAccount: {e}")
             })?
             .status
-            .map(|s| s.token)
+            .and_then(|s| s.token)
             .ok_or("the TokenRequest answer has no token")?;
         Ok(self.kubeconfig(
             &format!("system:serviceaccount:{CONTROLLER_NAMESPACE}:{CONTROLLER_ACCOUNT}"),
