@@ -45,9 +45,9 @@ pub enum Command {
         /// Its namespace (default: the kubeconfig context's).
         #[arg(short, long)]
         namespace: Option<String>,
-        /// Why (required; recorded in the condition's message with who decided).
-        #[arg(long)]
-        reason: Option<String>,
+        /// Why: recorded in the condition's message with who decided.
+        #[arg(long, required = true)]
+        reason: String,
     },
     /// Deny a PackageRequest that awaits a human decision.
     Deny {
@@ -56,9 +56,21 @@ pub enum Command {
         /// Its namespace (default: the kubeconfig context's).
         #[arg(short, long)]
         namespace: Option<String>,
-        /// Why (required; recorded in the condition's message with who decided).
-        #[arg(long)]
-        reason: Option<String>,
+        /// Why: recorded in the condition's message with who decided.
+        #[arg(long, required = true)]
+        reason: String,
+    },
+    /// What waits: requests and domains by phase, and the requests that need a human.
+    Status {
+        /// Only this namespace (default: all namespaces).
+        #[arg(short, long)]
+        namespace: Option<String>,
+    },
+    /// Print a shell completion script, e.g. `airlock completions bash > /etc/bash_completion.d/airlock`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -250,21 +262,50 @@ pub fn run(cli: Cli) -> ExitCode {
             name,
             namespace,
             reason,
-        } => approval(&name, namespace, reason, true),
+        } => approval(&name, namespace, &reason, true),
         Command::Deny {
             name,
             namespace,
             reason,
-        } => approval(&name, namespace, reason, false),
+        } => approval(&name, namespace, &reason, false),
+        Command::Status { namespace } => status(namespace),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "airlock",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 
-fn approval(
-    name: &str,
-    namespace: Option<String>,
-    reason: Option<String>,
-    approve: bool,
-) -> ExitCode {
+fn status(namespace: Option<String>) -> ExitCode {
+    let Some(rt) = runtime("status") else {
+        return ExitCode::from(EXIT_ERROR);
+    };
+    let result = rt.block_on(async {
+        let config = kube::Config::infer()
+            .await
+            .map_err(|e| format!("no usable kubeconfig: {e}"))?;
+        let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
+        crate::status::report(client, namespace.as_deref()).await
+    });
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("airlock status: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn approval(name: &str, namespace: Option<String>, reason: &str, approve: bool) -> ExitCode {
     let (command, done) = if approve {
         ("approve", "approved")
     } else {
@@ -280,17 +321,10 @@ fn approval(
         let namespace = namespace.unwrap_or_else(|| config.default_namespace.clone());
         let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
         let who = crate::approval::identity(&client).await;
-        crate::approval::decide(
-            client,
-            &namespace,
-            name,
-            approve,
-            reason.as_deref().unwrap_or(""),
-            &who,
-        )
-        .await
-        .map(|_| format!("packagerequest {namespace}/{name} {done} by {who}"))
-        .map_err(|e| e.to_string())
+        crate::approval::decide(client, &namespace, name, approve, reason, &who)
+            .await
+            .map(|_| format!("packagerequest {namespace}/{name} {done} by {who}"))
+            .map_err(|e| e.to_string())
     });
     match result {
         Ok(line) => {

@@ -14,3 +14,4 @@ pub mod pipeline;
 pub mod publish;
 pub mod scan;
 pub mod serve;
+pub mod status;

@@ -313,6 +313,20 @@ async fn on_findings_waits_for_an_approver_and_namespaces_are_enforced() {
         // Still waiting a moment later: nothing moves without a human.
         std::thread::sleep(Duration::from_secs(2));
         assert_eq!(dev.request("team-a", "odd-licence")["status"]["phase"], "AwaitingApproval");
+        // `airlock status` lists it with the command that decides it.
+        let out = Command::new(common::dev::airlock_bin())
+            .args(["status"])
+            .env("KUBECONFIG", dev.var("KUBECONFIG"))
+            .output()
+            .expect("airlock status");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            said.contains("AwaitingApproval") && said.contains("Waiting for a human: 1")
+                && said.contains("team-a/odd-licence (Npm odd-licence 1.0.0): license.not-allowed")
+                && said.contains("airlock approve odd-licence -n team-a"),
+            "{said}"
+        );
 
         let out = Command::new(common::dev::airlock_bin())
             .args(["approve", "odd-licence", "-n", "team-a", "--reason", "WTFPL reviewed by legal (LEG-7)"])

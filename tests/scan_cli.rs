@@ -423,7 +423,11 @@ fn the_help_explains_every_argument_and_the_exit_codes() {
         let text = help(&[verb, "--help"]);
         assert!(text.contains("The PackageRequest's name"), "{text}");
         assert!(text.contains("Its namespace"), "{text}");
-        assert!(text.contains("Why (required"), "{text}");
+        assert!(text.contains("Why: recorded"), "{text}");
+        assert!(
+            text.contains(&format!("Usage: airlock {verb} [OPTIONS] --reason <REASON> <NAME>")),
+            "--reason is required in the usage: {text}"
+        );
     }
     let controller = help(&["controller", "--help"]);
     assert!(
@@ -446,5 +450,49 @@ fn the_help_explains_every_argument_and_the_exit_codes() {
                 "no help for: {line}"
             );
         }
+    }
+}
+
+#[test]
+fn usage_errors_exit_3_and_completions_cover_every_command() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args(args)
+            .output()
+            .expect("airlock runs")
+    };
+    // 2 means "needs a human" to a CI gate; a typo must not read as that.
+    for args in [
+        &["scan"][..],
+        &["scan", "--no-such-flag", "x"],
+        &["approve", "x"],
+        &["completions", "tcsh"],
+    ] {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let bash = run(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout);
+    assert!(script.contains("complete -F _airlock"), "{script}");
+    for word in [
+        "approve",
+        "deny",
+        "status",
+        "scan",
+        "dev",
+        "--control-plane",
+        "--reason",
+    ] {
+        assert!(script.contains(word), "{word} in the bash completions");
+    }
+    for shell in ["zsh", "fish"] {
+        let out = run(&["completions", shell]);
+        assert!(out.status.success() && !out.stdout.is_empty(), "{shell}");
     }
 }
