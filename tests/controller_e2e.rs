@@ -371,13 +371,22 @@ async fn deletion_applies_the_policy_and_a_new_advisory_quarantines() {
     fixture_wheel(&reg, "tidy-lib", "1.0.0");
     fixture_wheel(&reg, "later-bad", "3.1.0");
     tokio::task::spawn_blocking(move || {
-        // Deleting applies the repository's deletion policy (Unlist): pip can no longer see it.
+        // Two requests for the same version: deleting one leaves the files to the other.
         dev.apply(&request("tidy-lib", "pypi", "tidy-lib", "1.0.0", "local"));
+        dev.apply(&request("tidy-lib-too", "pypi", "tidy-lib", "1.0.0", "local"));
         dev.wait_phase("team-a", "tidy-lib", "Published");
+        dev.wait_phase("team-a", "tidy-lib-too", "Published");
         let index = format!("{}tidy-lib/", dev.var("PIP_INDEX_URL"));
         let (code, body) = http_get(&index);
         assert_eq!(code, 200);
         assert!(body.contains("tidy_lib-1.0.0-py3-none-any.whl"), "{body}");
+        let out = dev.kubectl(&["delete", "pkgreq", "tidy-lib-too", "-n", "team-a", "--timeout=30s"], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let (_, body) = http_get(&index);
+        assert!(body.contains("tidy_lib-1.0.0-py3-none-any.whl"), "team-a/tidy-lib still holds it: {body}");
+        assert!(dev.event_reasons("team-a", "tidy-lib-too").iter().any(|r| r == "DeletionPolicyDeferred"));
+        // Deleting the last applies the repository's deletion policy (Unlist): pip can no longer
+        // see it.
         let out = dev.kubectl(&["delete", "pkgreq", "tidy-lib", "-n", "team-a", "--timeout=30s"], None);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(dev.get_json(&["pkgreq", "tidy-lib", "-n", "team-a"]).is_none(), "the finalizer let go");

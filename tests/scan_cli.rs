@@ -425,7 +425,9 @@ fn the_help_explains_every_argument_and_the_exit_codes() {
         assert!(text.contains("Its namespace"), "{text}");
         assert!(text.contains("Why: recorded"), "{text}");
         assert!(
-            text.contains(&format!("Usage: airlock {verb} [OPTIONS] --reason <REASON> <NAME>")),
+            text.contains(&format!(
+                "Usage: airlock {verb} [OPTIONS] --reason <REASON> <NAME>"
+            )),
             "--reason is required in the usage: {text}"
         );
     }

@@ -22,9 +22,10 @@ use super::error::Error;
 use super::kstatus::{Progress, set_phase};
 use super::target::PublishFile;
 use crate::api::conditions::{ConditionStatus, find_condition, set_condition, types};
+use crate::api::package_repository::DeletionPolicy;
 use crate::api::package_request::{
-    Decision, FindingCounts, FindingSummary, PackageRequestPhase as Phase, Publication, Severity,
-    Verdict, VerifiedFile,
+    Decision, Ecosystem, FindingCounts, FindingSummary, PackageRequestPhase as Phase, Publication,
+    Severity, Verdict, VerifiedFile,
 };
 use crate::api::{PackageRepository, PackageRequest, PackageRequestStatus, ScanPolicy};
 use crate::pipeline::package::PackageRef;
@@ -878,6 +879,27 @@ async fn cleanup(
         return Ok(Action::await_change());
     };
     let policy = repo.spec.deletion_policy;
+    // Another team's live request for the same version still needs the files: a deletion
+    // policy is the last holder's to apply.
+    if policy != DeletionPolicy::Retain {
+        let holders = other_holders(ctx, req, &publication.repository).await?;
+        if !holders.is_empty() {
+            w.event(
+                EventType::Normal,
+                "DeletionPolicyDeferred",
+                "Delete",
+                format!(
+                    "{} {} stays in {}: {} still hold(s) it; {policy:?} applies when the last request for this version is deleted",
+                    req.spec.name,
+                    req.spec.version,
+                    publication.repository,
+                    holders.join(", ")
+                ),
+            )
+            .await;
+            return Ok(Action::await_change());
+        }
+    }
     match ctx
         .targets
         .withdraw(
@@ -912,6 +934,35 @@ async fn cleanup(
             })
         }
     }
+}
+
+/// The other live (not deleting) requests, in any namespace, for the same package version in
+/// the same repository, as `namespace/name`. Read from the API server, not a cache: a request
+/// created a moment ago counts.
+async fn other_holders(
+    ctx: &Context,
+    req: &PackageRequest,
+    repository: &str,
+) -> Result<Vec<String>, Error> {
+    let key = |r: &PackageRequest| {
+        let name = match r.spec.ecosystem {
+            Ecosystem::Pypi => crate::pipeline::package::normalize_pypi_name(&r.spec.name),
+            Ecosystem::Npm => r.spec.name.clone(),
+        };
+        (r.spec.ecosystem, name, r.spec.version.clone())
+    };
+    let all = Api::<PackageRequest>::all(ctx.client.clone())
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(Error::Kube)?;
+    Ok(all
+        .items
+        .iter()
+        .filter(|r| r.metadata.uid != req.metadata.uid)
+        .filter(|r| r.metadata.deletion_timestamp.is_none())
+        .filter(|r| r.spec.repository_ref == repository && key(r) == key(req))
+        .map(|r| format!("{}/{}", r.namespace().unwrap_or_default(), r.name_any()))
+        .collect())
 }
 
 #[cfg(test)]
