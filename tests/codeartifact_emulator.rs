@@ -127,15 +127,17 @@ async fn publish_is_idempotent_conflicts_keep_the_original_and_unlist_hides_it()
         "{assets:?}"
     );
 
+    // Names as a PackageRequest may spell them: the publisher sends CodeArtifact the normal form,
+    // so the controls land on the package pip installs.
     publisher
-        .block_upstream(&target, PackageFormat::Pypi, "demo-pkg")
+        .block_upstream(&target, PackageFormat::Pypi, "Demo_Pkg")
         .await
         .expect("origin controls");
     publisher
         .set_status(
             &target,
             PackageFormat::Pypi,
-            "demo-pkg",
+            "Demo.Pkg",
             "1.0",
             PackageVersionStatus::Unlisted,
         )

@@ -133,11 +133,23 @@ fn sha256_file(path: &std::path::Path) -> Result<String, PublishError> {
 }
 
 /// CodeArtifact's (namespace, package) for a package name: npm scopes are namespaces.
-fn package_parts<'a>(format: &PackageFormat, package: &'a str) -> (Option<&'a str>, &'a str) {
-    if *format == PackageFormat::Npm {
-        npm_parts(package)
-    } else {
-        (None, package)
+/// The namespace and name CodeArtifact's API takes: npm's scope split off; a PyPI name in its
+/// PEP 503 normal form, as CodeArtifact stores it and requires in API calls (`PyYAML` is
+/// `pyyaml`, `Demo_Pkg` is `demo-pkg`) — else an origin control or status change would miss it.
+fn package_parts<'a>(
+    format: &PackageFormat,
+    package: &'a str,
+) -> (Option<&'a str>, std::borrow::Cow<'a, str>) {
+    match format {
+        PackageFormat::Npm => {
+            let (scope, name) = npm_parts(package);
+            (scope, std::borrow::Cow::Borrowed(name))
+        }
+        PackageFormat::Pypi => (
+            None,
+            std::borrow::Cow::Owned(crate::pipeline::package::normalize_pypi_name(package)),
+        ),
+        _ => (None, std::borrow::Cow::Borrowed(package)),
     }
 }
 
@@ -335,8 +347,9 @@ impl Publisher {
         version: &str,
         files: &[(&std::path::Path, &str, FileKind)],
     ) -> Result<Vec<Outcome>, PublishError> {
+        let normal = crate::pipeline::package::normalize_pypi_name(name);
         let existing = self
-            .asset_digests(repo, PackageFormat::Pypi, None, name, version)
+            .asset_digests(repo, PackageFormat::Pypi, None, &normal, version)
             .await?;
         let endpoint = self.endpoint(repo, PackageFormat::Pypi).await?;
         let http = self.http_for(&endpoint)?;
