@@ -17,6 +17,14 @@ fn plane() -> String {
         .expect("AIRLOCK_CONTROL_PLANE names the directory scripts/control-plane.sh printed")
 }
 
+/// `airlock dev` with `args` on kube-apiserver and etcd.
+fn on_the_real_server(name: &str, args: &[&str]) -> Dev {
+    let plane = plane();
+    let mut all = vec!["--control-plane", plane.as_str()];
+    all.extend_from_slice(args);
+    Dev::start(name, &all)
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -125,7 +133,7 @@ fn a_port_in_use_ends_with_the_servers_own_words_and_leaves_nothing_running() {
     ignore = "the real control plane was not run: AIRLOCK_CONTROL_PLANE=$(scripts/control-plane.sh) (needs Go); scripts/test.sh and CI set it"
 )]
 fn the_controller_runs_as_its_service_account_with_exactly_the_deployed_roles() {
-    let dev = Dev::start("cp-identity", &["--control-plane", &plane()]);
+    let dev = on_the_real_server("cp-identity", &[]);
     let controller = dev.dir.join("controller.kubeconfig");
     let out = Command::new("kubectl")
         .args([
@@ -219,10 +227,7 @@ fn the_controller_runs_as_its_service_account_with_exactly_the_deployed_roles() 
     ignore = "the real control plane was not run: AIRLOCK_CONTROL_PLANE=$(scripts/control-plane.sh) (needs Go); scripts/test.sh and CI set it"
 )]
 fn approving_takes_the_approver_role_and_a_requester_cannot_write_status() {
-    let dev = Dev::start(
-        "cp-approve",
-        &["--no-controller", "--control-plane", &plane()],
-    );
+    let dev = on_the_real_server("cp-approve", &["--no-controller"]);
     let ok = |args: &[&str]| {
         let out = dev.kubectl(args, None);
         assert!(out.status.success(), "kubectl {args:?}: {}", text(&out));
@@ -363,10 +368,7 @@ fn approving_takes_the_approver_role_and_a_requester_cannot_write_status() {
     ignore = "the real control plane was not run: AIRLOCK_CONTROL_PLANE=$(scripts/control-plane.sh) (needs Go); scripts/test.sh and CI set it"
 )]
 fn the_deploy_base_is_accepted_by_the_real_server() {
-    let dev = Dev::start(
-        "cp-deploy",
-        &["--no-controller", "--control-plane", &plane()],
-    );
+    let dev = on_the_real_server("cp-deploy", &["--no-controller"]);
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
     let out = dev.kubectl(
         &["apply", "-k", &deploy.to_string_lossy(), "--dry-run=server"],
@@ -390,9 +392,9 @@ fn the_deploy_base_is_accepted_by_the_real_server() {
 )]
 fn nothing_is_left_running_however_airlock_dev_ends() {
     for signal in ["-TERM", "-KILL"] {
-        let dev = Dev::start(
+        let dev = on_the_real_server(
             &format!("cp-stop{}", signal.to_lowercase()),
-            &["--no-controller", "--control-plane", &plane()],
+            &["--no-controller"],
         );
         let dir = dev.dir.clone();
         assert_eq!(

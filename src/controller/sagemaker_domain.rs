@@ -566,7 +566,13 @@ async fn apply(
             }
             Err(SageMakerError::InUse { message, .. }) => {
                 // AWS refuses a network change while apps run: wait for them, saying which.
-                let apps = sm.running_apps(&id).await.unwrap_or_default();
+                // The check's list, or — when AWS refused what the check let through (an app
+                // started in between) — a fresh one.
+                let apps = if blocked.is_empty() {
+                    sm.running_apps(&id).await.unwrap_or_default()
+                } else {
+                    blocked
+                };
                 let msg = if apps.is_empty() {
                     format!("waiting to correct drift: {message}")
                 } else {

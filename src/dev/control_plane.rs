@@ -445,32 +445,18 @@ async fn apply_manifest(
         .to_string();
     let ns = CONTROLLER_NAMESPACE;
     let kind = value["kind"].as_str().unwrap_or_default().to_string();
-    let patch = Patch::Apply(&value);
+    let c = client.clone();
     let applied = match kind.as_str() {
-        "Namespace" => Api::<Namespace>::all(client.clone())
-            .patch(&name, pp, &patch)
-            .await
-            .map(drop),
-        "ServiceAccount" => Api::<ServiceAccount>::namespaced(client.clone(), ns)
-            .patch(&name, pp, &patch)
-            .await
-            .map(drop),
-        "ClusterRole" => Api::<ClusterRole>::all(client.clone())
-            .patch(&name, pp, &patch)
-            .await
-            .map(drop),
-        "ClusterRoleBinding" => Api::<ClusterRoleBinding>::all(client.clone())
-            .patch(&name, pp, &patch)
-            .await
-            .map(drop),
-        "Role" => Api::<Role>::namespaced(client.clone(), ns)
-            .patch(&name, pp, &patch)
-            .await
-            .map(drop),
-        "RoleBinding" => Api::<RoleBinding>::namespaced(client.clone(), ns)
-            .patch(&name, pp, &patch)
-            .await
-            .map(drop),
+        "Namespace" => apply_as(Api::<Namespace>::all(c), &name, pp, &value).await,
+        "ServiceAccount" => {
+            apply_as(Api::<ServiceAccount>::namespaced(c, ns), &name, pp, &value).await
+        }
+        "ClusterRole" => apply_as(Api::<ClusterRole>::all(c), &name, pp, &value).await,
+        "ClusterRoleBinding" => {
+            apply_as(Api::<ClusterRoleBinding>::all(c), &name, pp, &value).await
+        }
+        "Role" => apply_as(Api::<Role>::namespaced(c, ns), &name, pp, &value).await,
+        "RoleBinding" => apply_as(Api::<RoleBinding>::namespaced(c, ns), &name, pp, &value).await,
         other => {
             return Err(format!(
                 "the deploy manifest {name} is a {other}, which airlock dev does not install"
@@ -478,6 +464,19 @@ async fn apply_manifest(
         }
     };
     applied.map_err(|e| format!("installing the {kind} {name}: {e}"))
+}
+
+/// Server-side apply of `value` through `api`, whatever its kind.
+pub async fn apply_as<K>(
+    api: Api<K>,
+    name: &str,
+    pp: &PatchParams,
+    value: &Value,
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(name, pp, &Patch::Apply(value)).await.map(drop)
 }
 
 /// The signing key (PKCS#8) and its public key (SPKI) for service-account tokens, made once.

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use super::apiserver::server::ApiServer;
 use super::apiserver::store::Store as ApiStore;
 use super::codeartifact::CodeArtifactEmulator;
-use super::control_plane::{CONTROLLER_NAMESPACE, ControlPlane, client_for, write_private};
+use super::control_plane::{
+    CONTROLLER_NAMESPACE, ControlPlane, apply_as, client_for, write_private,
+};
 use crate::publish::builtin::server::RepositoryServer;
 use crate::publish::builtin::store::Store;
 
@@ -70,7 +72,7 @@ const STARTER: [&str; 3] = [
 
 async fn apply_starter(client: &kube::Client) -> Result<(), String> {
     use crate::api::{PackageRepository, ScanPolicy};
-    use kube::api::{Api, Patch, PatchParams};
+    use kube::api::{Api, PatchParams};
     // Server-side apply of the manifests as written (not round-tripped through the Rust types,
     // which would spell `72h` as `72h0m0s`), so applying the same examples again with
     // `kubectl apply --server-side` agrees with them instead of conflicting.
@@ -84,14 +86,13 @@ async fn apply_starter(client: &kube::Client) -> Result<(), String> {
                 .unwrap_or_default()
                 .to_string();
             let applied = match value["kind"].as_str() {
-                Some("ScanPolicy") => Api::<ScanPolicy>::all(client.clone())
-                    .patch(&name, &pp, &Patch::Apply(&value))
-                    .await
-                    .map(|_| ()),
-                Some("PackageRepository") => Api::<PackageRepository>::all(client.clone())
-                    .patch(&name, &pp, &Patch::Apply(&value))
-                    .await
-                    .map(|_| ()),
+                Some("ScanPolicy") => {
+                    apply_as(Api::<ScanPolicy>::all(client.clone()), &name, &pp, &value).await
+                }
+                Some("PackageRepository") => {
+                    let api = Api::<PackageRepository>::all(client.clone());
+                    apply_as(api, &name, &pp, &value).await
+                }
                 _ => Ok(()),
             };
             applied.map_err(|e| format!("applying the starter {name}: {e}"))?;

@@ -99,11 +99,6 @@ impl Dev {
         dev
     }
 
-    /// Whether this environment runs the real kube-apiserver (`KUBEBUILDER_ASSETS` is set).
-    pub fn real_control_plane() -> bool {
-        std::env::var_os("KUBEBUILDER_ASSETS").is_some_and(|d| !d.is_empty())
-    }
-
     pub fn var(&self, key: &str) -> &str {
         &self.env[key]
     }

@@ -71,13 +71,38 @@ impl ApiError {
     }
 
     pub fn unsupported_media_type(content_type: &str) -> Self {
+        let mut e = Self::unknown_format(
+            "application/json, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml",
+        );
+        e.message.push_str(&format!(" (got {content_type:?})"));
+        e
+    }
+
+    /// `415`: a body in a media type this endpoint does not take, and the ones it does.
+    pub fn unknown_format(accepted: &str) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got {content_type:?})"
+                "the body of the request was in an unknown format - accepted media types include: {accepted}"
             ),
         )
+    }
+
+    /// `422 Invalid` for field errors: the message and the `details.causes` kubectl lists.
+    pub fn invalid_fields(
+        kind: &str,
+        group: &str,
+        name: &str,
+        errors: &[super::validation::FieldError],
+    ) -> Self {
+        let mut e = Self::invalid(super::validation::invalid_message(
+            kind, group, name, errors,
+        ));
+        e.details = Some(super::validation::invalid_details(
+            kind, group, name, errors,
+        ));
+        e
     }
 
     pub fn not_found_path(path: &str) -> Self {

@@ -59,14 +59,9 @@ pub fn decode(kind: &str, body: &[u8]) -> Result<Value, ApiError> {
 }
 
 fn unsupported(kind: &str) -> ApiError {
-    ApiError {
-        code: 415,
-        reason: "UnsupportedMediaType",
-        message: format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (the dev API server reads protobuf for Namespace, ConfigMap and Secret only, not {kind})"
-        ),
-        details: None,
-    }
+    ApiError::unknown_format(&format!(
+        "application/json, application/yaml (the dev API server reads protobuf for Namespace, ConfigMap and Secret only, not {kind})"
+    ))
 }
 
 fn namespace(raw: &[u8]) -> Result<Map<String, Value>, ApiError> {
@@ -115,12 +110,8 @@ fn config_map(raw: &[u8]) -> Result<Map<String, Value>, ApiError> {
             _ => {}
         }
     }
-    if !data.is_empty() {
-        out.insert("data".into(), Value::Object(data));
-    }
-    if !binary.is_empty() {
-        out.insert("binaryData".into(), Value::Object(binary));
-    }
+    insert_non_empty(&mut out, "data", Value::Object(data));
+    insert_non_empty(&mut out, "binaryData", Value::Object(binary));
     Ok(out)
 }
 
@@ -149,12 +140,8 @@ fn secret(raw: &[u8]) -> Result<Map<String, Value>, ApiError> {
             _ => {}
         }
     }
-    if !data.is_empty() {
-        out.insert("data".into(), Value::Object(data));
-    }
-    if !string_data.is_empty() {
-        out.insert("stringData".into(), Value::Object(string_data));
-    }
+    insert_non_empty(&mut out, "data", Value::Object(data));
+    insert_non_empty(&mut out, "stringData", Value::Object(string_data));
     Ok(out)
 }
 
@@ -190,19 +177,21 @@ fn object_meta(raw: &[u8]) -> Result<Value, ApiError> {
     }
     // Empty strings are protobuf's absent values; JSON clients leave such fields out.
     meta.retain(|_, v| v.as_str() != Some(""));
-    for (key, value) in [
-        ("labels", Value::Object(labels)),
-        ("annotations", Value::Object(annotations)),
-        ("finalizers", Value::Array(finalizers)),
-        ("ownerReferences", Value::Array(owners)),
-    ] {
-        let empty = value.as_object().is_some_and(Map::is_empty)
-            || value.as_array().is_some_and(Vec::is_empty);
-        if !empty {
-            meta.insert(key.into(), value);
-        }
-    }
+    insert_non_empty(&mut meta, "labels", Value::Object(labels));
+    insert_non_empty(&mut meta, "annotations", Value::Object(annotations));
+    insert_non_empty(&mut meta, "finalizers", Value::Array(finalizers));
+    insert_non_empty(&mut meta, "ownerReferences", Value::Array(owners));
     Ok(Value::Object(meta))
+}
+
+/// Sets `key` unless `value` is an empty map or list: protobuf cannot tell empty from absent,
+/// and JSON clients leave absent collections out.
+fn insert_non_empty(out: &mut Map<String, Value>, key: &str, value: Value) {
+    let empty =
+        value.as_object().is_some_and(Map::is_empty) || value.as_array().is_some_and(Vec::is_empty);
+    if !empty {
+        out.insert(key.into(), value);
+    }
 }
 
 fn owner_reference(raw: &[u8]) -> Result<Value, ApiError> {
@@ -266,17 +255,12 @@ impl<'a> Iterator for Fields<'a> {
             let tag = varint(&mut self.0)?;
             let value = match tag & 7 {
                 0 => Wire::Varint(varint(&mut self.0)?),
-                1 => Wire::Fixed.skip(&mut self.0, 8)?,
+                1 => take(&mut self.0, 8).map(|_| Wire::Fixed)?,
                 2 => {
                     let len = usize::try_from(varint(&mut self.0)?).map_err(|_| malformed())?;
-                    if len > self.0.len() {
-                        return Err(malformed());
-                    }
-                    let (value, rest) = self.0.split_at(len);
-                    self.0 = rest;
-                    Wire::Bytes(value)
+                    Wire::Bytes(take(&mut self.0, len)?)
                 }
-                5 => Wire::Fixed.skip(&mut self.0, 4)?,
+                5 => take(&mut self.0, 4).map(|_| Wire::Fixed)?,
                 _ => return Err(malformed()),
             };
             Ok((tag >> 3, value))
@@ -288,11 +272,14 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
-impl Wire<'_> {
-    fn skip(self, input: &mut &[u8], n: usize) -> Result<Self, ApiError> {
-        *input = input.get(n..).ok_or_else(malformed)?;
-        Ok(self)
+/// The next `n` bytes of `input`, which moves past them.
+fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], ApiError> {
+    if n > input.len() {
+        return Err(malformed());
     }
+    let (head, rest) = input.split_at(n);
+    *input = rest;
+    Ok(head)
 }
 
 fn varint(input: &mut &[u8]) -> Result<u64, ApiError> {

@@ -267,13 +267,12 @@ fn parse_json(bytes: &Bytes) -> Result<Value, ApiError> {
 /// A created or replaced object, in JSON or (built-in kinds, as kubectl sends them) protobuf.
 fn parse_object(rt: &ResourceType, content_type: &str, bytes: &Bytes) -> Result<Value, ApiError> {
     match content_type.split(';').next().unwrap_or("").trim() {
-        super::protobuf::CONTENT_TYPE if rt.schema.is_none() => super::protobuf::decode(&rt.kind, bytes),
-        super::protobuf::CONTENT_TYPE => Err(ApiError {
-            code: 415,
-            reason: "UnsupportedMediaType",
-            message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml".into(),
-            details: None,
-        }),
+        super::protobuf::CONTENT_TYPE if rt.schema.is_none() => {
+            super::protobuf::decode(&rt.kind, bytes)
+        }
+        super::protobuf::CONTENT_TYPE => Err(ApiError::unknown_format(
+            "application/json, application/yaml",
+        )),
         _ => parse_json(bytes),
     }
 }
@@ -394,12 +393,9 @@ async fn resource(
                     return Err(e);
                 }
                 if kind == "application/strategic-merge-patch+json" && rt.schema.is_some() {
-                    return Err(ApiError {
-                        code: 415,
-                        reason: "UnsupportedMediaType",
-                        message: "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
-                        details: None,
-                    });
+                    return Err(ApiError::unknown_format(
+                        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+                    ));
                 }
                 if !write.applied && force {
                     return Err(ApiError::invalid("PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch".into()));

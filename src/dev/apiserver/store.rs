@@ -800,13 +800,7 @@ fn refuse_new_finalizers_while_deleting(
             ),
         },
     }];
-    let mut e = ApiError::invalid(validation::invalid_message(
-        &rt.kind, &rt.group, name, &errors,
-    ));
-    e.details = Some(validation::invalid_details(
-        &rt.kind, &rt.group, name, &errors,
-    ));
-    Err(e)
+    Err(ApiError::invalid_fields(&rt.kind, &rt.group, name, &errors))
 }
 
 fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
@@ -827,14 +821,12 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
                 detail: "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".into(),
             },
         };
-        let errors = [error];
-        let mut e = ApiError::invalid(validation::invalid_message(
-            &rt.kind, &rt.group, name, &errors,
-        ));
-        e.details = Some(validation::invalid_details(
-            &rt.kind, &rt.group, name, &errors,
-        ));
-        Err(e)
+        Err(ApiError::invalid_fields(
+            &rt.kind,
+            &rt.group,
+            name,
+            &[error],
+        ))
     }
 }
 
@@ -878,16 +870,12 @@ impl Inner {
                             "{} in version {:?} cannot be handled as a {}: {m}",
                             rt.kind, rt.version, rt.kind
                         )),
-                        validation::Refusal::Invalid { message, errors } => {
+                        validation::Refusal::Invalid { errors, .. } => {
                             let name = object
                                 .pointer("/metadata/name")
                                 .and_then(Value::as_str)
                                 .unwrap_or("");
-                            let mut e = ApiError::invalid(message);
-                            e.details = Some(validation::invalid_details(
-                                &rt.kind, &rt.group, name, &errors,
-                            ));
-                            e
+                            ApiError::invalid_fields(&rt.kind, &rt.group, name, &errors)
                         }
                     })
             }
