@@ -115,6 +115,69 @@ impl UpstreamArgs {
     }
 }
 
+/// Where the controller gets advisory data by itself; shared by `controller` and `dev`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdvisoryFeedArgs {
+    /// Download osv.dev's exports (`PyPI/all.zip`, `npm/all.zip`) from this base and keep them
+    /// fresh; `off` downloads nothing. Default: osv.dev's bucket, unless `--advisories` is given
+    /// (an air-gapped cluster that syncs its own copy).
+    #[arg(long, value_name = "URL|off", env = "AIRLOCK_ADVISORIES_URL", value_parser = feed_url)]
+    pub advisories_url: Option<FeedUrl>,
+    /// How often the exports are checked for a newer copy (a conditional request: an unchanged
+    /// export is not downloaded again).
+    #[arg(long, default_value = "1h", value_parser = go_duration, env = "AIRLOCK_ADVISORIES_REFRESH")]
+    pub advisories_refresh: std::time::Duration,
+}
+
+/// `--advisories-url`: a base URL, or `off`.
+#[derive(Debug, Clone)]
+pub enum FeedUrl {
+    Off,
+    Base(url::Url),
+}
+
+fn feed_url(s: &str) -> Result<FeedUrl, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(FeedUrl::Off);
+    }
+    let mut url = url::Url::parse(s).map_err(|e| {
+        format!(
+            "{s:?} is not a URL ({e}); give the base the exports sit under, e.g. {}, or off",
+            crate::scan::advisories::download::DEFAULT_BASE
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "{s:?}: only http and https URLs are downloaded from"
+        ));
+    }
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    Ok(FeedUrl::Base(url))
+}
+
+impl AdvisoryFeedArgs {
+    /// The feed to run, given the `--advisories` paths and the directory to keep it in.
+    pub fn settings(
+        &self,
+        advisories: &[PathBuf],
+        dir: PathBuf,
+    ) -> Option<crate::controller::AdvisoryFeedSettings> {
+        let base = match &self.advisories_url {
+            Some(FeedUrl::Off) => return None,
+            Some(FeedUrl::Base(u)) => u.clone(),
+            None if !advisories.is_empty() => return None,
+            None => url::Url::parse(crate::scan::advisories::download::DEFAULT_BASE).ok()?,
+        };
+        Some(crate::controller::AdvisoryFeedSettings {
+            base,
+            every: self.advisories_refresh,
+            dir,
+        })
+    }
+}
+
 fn go_duration(s: &str) -> Result<std::time::Duration, String> {
     s.parse::<kube::core::Duration>()
         .map(std::time::Duration::from)
@@ -126,6 +189,8 @@ fn go_duration(s: &str) -> Result<std::time::Duration, String> {
 pub struct ControllerCommand {
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+    #[command(flatten)]
+    pub feed: AdvisoryFeedArgs,
     /// How many requests may fetch, scan or publish at once (each ecosystem gets at most three
     /// quarters of them, so neither can starve the other).
     #[arg(long, default_value_t = 4, env = "AIRLOCK_CONCURRENCY")]
@@ -190,6 +255,8 @@ pub struct DevCommand {
     pub data_dir: Option<PathBuf>,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
+    #[command(flatten)]
+    pub feed: AdvisoryFeedArgs,
     /// Do not run the controller in-process (run `airlock controller` against it instead).
     #[arg(long)]
     pub no_controller: bool,
@@ -396,6 +463,9 @@ fn controller(args: ControllerCommand) -> ExitCode {
             registries: args.upstream.registries(),
             allow_hosts: args.upstream.allow_hosts.clone(),
             advisories: args.upstream.advisories.clone(),
+            advisory_feed: args
+                .feed
+                .settings(&args.upstream.advisories, data.join("advisories")),
             cache_dir: data.join("cache"),
             aws: crate::controller::AwsSettings {
                 endpoint_url: args.aws_endpoint_url.clone(),

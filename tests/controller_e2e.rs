@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::archives::{self, TarEntry};
 use common::dev::{Dev, http_get, tmp, venv_tool};
-use common::registry::{Fault, FixtureRegistry};
+use common::registry::{self, Fault, FixtureRegistry};
 use serde_json::{Value, json};
 
 /// A policy that lets clean fixtures through on its own and asks a human about anything else.
@@ -78,7 +78,16 @@ async fn start(name: &str, extra: &[&str]) -> (FixtureRegistry, Dev) {
         format!("{}/simple/", reg.base()),
         format!("{}/npm/", reg.base()),
     );
-    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    // `{registry}` in an argument stands for the fixture registry's base URL.
+    let mut extra: Vec<String> = extra
+        .iter()
+        .map(|s| s.replace("{registry}", &reg.base()))
+        .collect();
+    // The advisory data comes as it does by default: osv.dev-style exports, downloaded.
+    if !extra.iter().any(|a| a.starts_with("--advisories")) {
+        let feed = reg.serve_osv_exports(&[registry::npm_placeholder_record()]);
+        extra.extend(["--advisories-url".to_string(), feed]);
+    }
     let name = format!("e2e-{name}");
     let dev = tokio::task::spawn_blocking(move || {
         let mut args = vec!["--pypi-index", &pypi, "--npm-registry", &npm];
@@ -366,6 +375,10 @@ async fn on_findings_waits_for_an_approver_and_namespaces_are_enforced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletion_applies_the_policy_and_a_new_advisory_quarantines() {
     let advisories = tmp("e2e-osv");
+    // An air-gapped copy: a real record to start with, more synced in later.
+    let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/osv/PyPI/PYSEC-2005-1.json");
+    std::fs::copy(&real, advisories.join("PYSEC-2005-1.json")).expect("copy a record");
     let adv = advisories.to_string_lossy().into_owned();
     let (reg, dev) = start("delete", &["--advisories", &adv]).await;
     fixture_wheel(&reg, "tidy-lib", "1.0.0");
@@ -590,6 +603,71 @@ async fn a_policy_change_re_decides_the_requests_it_judges() {
         let r = dev.wait_phase("team-a", "odd-licence", "Published");
         assert_eq!(condition(&r, "Approved")["reason"], "PolicyApproved");
         assert_eq!(r["status"]["decision"]["decidedBy"], "Policy");
+    })
+    .await
+    .expect("join");
+}
+
+/// No advisory data yet (the export is not there): a request waits, and says why, instead of
+/// being approved unchecked; once the controller's download succeeds it is decided, and the
+/// downloaded records deny what they should.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_advisory_data_requests_wait_and_are_decided_when_it_arrives() {
+    let (reg, dev) = start(
+        "late-osv",
+        &[
+            "--advisories-url",
+            "{registry}/late-osv/",
+            "--advisories-refresh",
+            "1s",
+        ],
+    )
+    .await;
+    fixture_wheel(&reg, "plain-lib", "1.0.0");
+    fixture_wheel(&reg, "duckdb", "0.1.0");
+    let serve = reg.clone();
+    tokio::task::spawn_blocking(move || {
+        dev.apply(&request("plain-lib", "pypi", "plain-lib", "1.0.0", "local"));
+        let r = dev.wait_phase("team-a", "plain-lib", "AwaitingApproval");
+        let msg = condition(&r, "Ready")["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(msg.contains("no PyPI advisory data is loaded"), "{msg}");
+        assert!(msg.contains("spec.advisories.required"), "{msg}");
+        let rules: Vec<&str> = r["status"]["decision"]["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["rule"].as_str())
+            .collect();
+        assert_eq!(rules, ["advisories.unavailable"]);
+
+        // The export appears upstream: downloaded, verified, loaded, and the request decided.
+        serve.route(
+            "/late-osv/PyPI/all.zip",
+            "application/zip",
+            registry::osv_export_pypi(),
+            Fault::default(),
+        );
+        serve.route(
+            "/late-osv/npm/all.zip",
+            "application/zip",
+            registry::osv_export(&[registry::npm_placeholder_record()]),
+            Fault::default(),
+        );
+        let r = dev.wait_phase("team-a", "plain-lib", "Published");
+        assert_eq!(r["status"]["decision"]["reason"], "no findings", "{r}");
+        assert!(dev.dir.join("advisories/PyPI/all.zip").is_file());
+
+        // A version a downloaded record scores critical is denied.
+        dev.apply(&request("old-duckdb", "pypi", "duckdb", "0.1.0", "local"));
+        let r = dev.wait_phase("team-a", "old-duckdb", "Rejected");
+        let msg = condition(&r, "Denied")["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(msg.contains("PYSEC-2024-25"), "{msg}");
     })
     .await
     .expect("join");

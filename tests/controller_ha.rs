@@ -48,9 +48,19 @@ async fn start(name: &str, packages: &[&str]) -> (FixtureRegistry, Dev) {
         );
     }
     let pypi = format!("{}/simple/", reg.base());
+    let feed = reg.serve_osv_exports(&[common::registry::npm_placeholder_record()]);
     let name = name.to_string();
     let dev = tokio::task::spawn_blocking(move || {
-        let dev = Dev::start(&name, &["--no-controller", "--pypi-index", &pypi]);
+        let dev = Dev::start(
+            &name,
+            &[
+                "--no-controller",
+                "--pypi-index",
+                &pypi,
+                "--advisories-url",
+                &feed,
+            ],
+        );
         dev.apply(SETUP);
         dev
     })

@@ -97,7 +97,17 @@ async fn registry() -> FixtureRegistry {
 #[tokio::test]
 async fn a_clean_package_is_approved_with_exit_0() {
     let reg = registry().await;
-    let run = scan(&reg, &["pypi:clean-pkg==1.0", "--output", "json"]).await;
+    let run = scan(
+        &reg,
+        &[
+            "pypi:clean-pkg==1.0",
+            "--advisories",
+            &osv(),
+            "--output",
+            "json",
+        ],
+    )
+    .await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let doc = json_of(&run);
     let p = &doc["packages"][0];
@@ -105,11 +115,51 @@ async fn a_clean_package_is_approved_with_exit_0() {
     assert_eq!(p["decision"], "approved");
     assert_eq!(p["findings"], json!([]));
     assert_eq!(p["files"].as_array().map(Vec::len), Some(2));
+}
+
+/// Without advisory data nothing is approved unchecked: the default policy holds it (exit 2)
+/// and says why; a policy that does not require the data approves it, saying so.
+#[tokio::test]
+async fn without_advisory_data_the_policy_decides_and_the_report_says_so() {
+    let reg = registry().await;
+    let run = scan(&reg, &["pypi:clean-pkg==1.0", "--output", "json"]).await;
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let doc = json_of(&run);
+    let p = &doc["packages"][0];
+    assert_eq!(p["decision"], "awaiting-approval");
+    assert_eq!(p["findings"][0]["rule"], "advisories.unavailable");
     assert!(
         run.stderr.contains("known vulnerabilities are not checked"),
         "says what it did not check: {}",
         run.stderr
     );
+    let dir = std::env::temp_dir().join(format!("airlock-scan-optional-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let lax = dir.join("lax.yaml");
+    std::fs::write(&lax, "apiVersion: airlock.dev/v1alpha1\nkind: ScanPolicy\nmetadata:\n  name: lax\nspec:\n  advisories:\n    required: false\n").expect("write");
+    let run = scan(
+        &reg,
+        &[
+            "pypi:clean-pkg==1.0",
+            "--policy",
+            lax.to_str().expect("path"),
+            "--output",
+            "table",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("WITHOUT advisory data"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("advisories.unavailable"),
+        "{}",
+        run.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -269,7 +319,17 @@ async fn errors_exit_3_and_local_files_are_scanned_as_they_are() {
     std::fs::create_dir_all(&dir).expect("dir");
     let wheel = dir.join("clean_pkg-1.0-py3-none-any.whl");
     std::fs::write(&wheel, archives::wheel("clean-pkg", "1.0", "x = 1\n")).expect("write");
-    let run = scan(&reg, &[wheel.to_str().expect("path"), "--output", "json"]).await;
+    let run = scan(
+        &reg,
+        &[
+            wheel.to_str().expect("path"),
+            "--advisories",
+            &osv(),
+            "--output",
+            "json",
+        ],
+    )
+    .await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(json_of(&run)["packages"][0]["name"], "clean_pkg");
     let _ = std::fs::remove_dir_all(&dir);

@@ -102,6 +102,11 @@ pub struct AdvisoryRules {
     /// off only sends them to a human.
     #[serde(default = "default_true")]
     pub deny_malicious: bool,
+    /// Whether a package may pass without advisory data for its ecosystem (none loaded yet, or
+    /// none configured). Default true: it is held for review (`AwaitingApproval`), whatever the
+    /// approval mode, until the data arrives. False approves it, saying nothing was checked.
+    #[serde(default = "default_true")]
+    pub required: bool,
 }
 
 impl Default for AdvisoryRules {
@@ -110,6 +115,7 @@ impl Default for AdvisoryRules {
             deny_severity: default_advisory_deny(),
             review_severity: default_advisory_review(),
             deny_malicious: true,
+            required: true,
         }
     }
 }

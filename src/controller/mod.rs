@@ -54,6 +54,8 @@ pub struct Settings {
     pub allow_hosts: Vec<String>,
     /// OSV data: directories of JSON records or osv.dev `all.zip` files.
     pub advisories: Vec<PathBuf>,
+    /// osv.dev's exports, downloaded and refreshed by the controller itself.
+    pub advisory_feed: Option<AdvisoryFeedSettings>,
     /// The download cache.
     pub cache_dir: PathBuf,
     pub aws: AwsSettings,
@@ -67,6 +69,14 @@ pub struct Settings {
     /// Fault injection for the crash-recovery tests: `exit-after-publish` exits the process right
     /// after the files are published and before status says so.
     pub fault: Option<String>,
+}
+
+/// Where the controller downloads advisory exports from, how often, and where it keeps them.
+#[derive(Clone, Debug)]
+pub struct AdvisoryFeedSettings {
+    pub base: url::Url,
+    pub every: Duration,
+    pub dir: PathBuf,
 }
 
 /// How the AWS clients are made.
@@ -330,6 +340,16 @@ async fn run_controllers(
         .predicate_filter(package_request::trigger_hash, Default::default());
     *requests_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(requests.clone());
 
+    let feed = match &settings.advisory_feed {
+        Some(f) => Some(advisories::Feed {
+            exports: crate::scan::advisories::download::Exports::new(
+                f.base.clone(),
+                f.dir.clone(),
+            )?,
+            every: f.every,
+        }),
+        None => None,
+    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(
@@ -341,7 +361,7 @@ async fn run_controllers(
         ),
         resolver,
         fetcher,
-        advisories: AdvisorySource::new(settings.advisories.clone()),
+        advisories: AdvisorySource::new(settings.advisories.clone(), feed),
         targets: Targets::new(builtin, settings.aws.clone()),
         repositories: repositories.clone(),
         policies: policies.clone(),
@@ -355,11 +375,21 @@ async fn run_controllers(
     if ctx.advisories.configured() {
         // Loaded once before the first scan, not by the first request to arrive.
         ctx.advisories.current().await;
+        let fresh = ctx.clone();
+        let stop_fresh = stop.clone();
+        tokio::spawn(async move { fresh.advisories.keep_fresh(stop_fresh).await });
     } else {
         tracing::warn!(
-            "no --advisories given: known vulnerabilities are not checked and nothing is ever quarantined"
+            "no advisory data configured (--advisories-url off and no --advisories): known vulnerabilities are not checked, and policies that require the data hold every package for review"
         );
     }
+    // New advisory data: every request is looked at again — those held for want of data are
+    // decided, the published ones re-checked when due.
+    let advisory_changes =
+        futures::stream::unfold(ctx.advisories.subscribe(), |mut rx| async move {
+            rx.changed().await.ok()?;
+            Some(((), rx))
+        });
 
     let by_repo = requests.clone();
     let by_policy = requests.clone();
@@ -380,6 +410,7 @@ async fn run_controllers(
                 .flat_map(|r| requests_of_repository(&by_policy, &r.name_any()))
                 .collect::<Vec<_>>()
         })
+        .reconcile_all_on(advisory_changes)
         .graceful_shutdown_on(stopped(stop.clone()));
     let stop_deadline = stop.clone();
 

@@ -774,11 +774,12 @@ async fn recheck(
         ));
     }
     let ctx = w.ctx;
-    if !ctx.advisories.configured() {
-        return Ok(Action::requeue(interval));
-    }
     let db = ctx.advisories.current().await;
     let spec = w.obj.spec.clone();
+    if !db.covers(spec.ecosystem) {
+        // Nothing to re-check against yet; the data's arrival reconciles every request.
+        return Ok(Action::requeue(interval));
+    }
     let findings: Vec<FindingSummary> = db
         .matches(spec.ecosystem, &spec.name, &spec.version)
         .iter()

@@ -152,6 +152,37 @@ async fn start_cluster(args: &crate::cli::DevCommand, dir: &Path) -> Result<Star
     })
 }
 
+/// Where the controller's advisory data comes from, in one line for the person who started it.
+fn advisory_summary(
+    args: &crate::cli::DevCommand,
+    feed: Option<&crate::controller::AdvisoryFeedSettings>,
+) -> String {
+    let paths: Vec<String> = args
+        .upstream
+        .advisories
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    match (feed, paths.is_empty()) {
+        (Some(f), _) => format!(
+            "advisories downloaded from {} into {} and refreshed every {}s{}; until they arrive, packages wait (policy advisories.required)",
+            f.base,
+            f.dir.display(),
+            f.every.as_secs(),
+            if paths.is_empty() {
+                String::new()
+            } else {
+                format!(", with {}", paths.join(", "))
+            }
+        ),
+        (None, false) => format!(
+            "advisories from {} (reloaded when they change)",
+            paths.join(", ")
+        ),
+        (None, true) => "no advisory data (--advisories-url off): known vulnerabilities are not checked, and the default policy holds every package for review".into(),
+    }
+}
+
 /// Runs `airlock dev` until SIGINT or SIGTERM.
 pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
     let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
@@ -214,6 +245,12 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
         args.upstream.pypi_index,
         args.upstream.npm_registry,
     );
+    let feed = args
+        .feed
+        .settings(&args.upstream.advisories, dir.join("advisories"));
+    if !args.no_controller {
+        eprintln!("airlock dev: {}", advisory_summary(&args, feed.as_ref()));
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let controller = if args.no_controller {
         None
@@ -223,6 +260,7 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
             registries: args.upstream.registries(),
             allow_hosts: args.upstream.allow_hosts.clone(),
             advisories: args.upstream.advisories.clone(),
+            advisory_feed: feed,
             cache_dir: dir.join("cache"),
             aws: crate::controller::AwsSettings {
                 endpoint_url: Some(emulator.endpoint_url()),

@@ -216,7 +216,18 @@ impl HttpClient {
     /// GET `url`, following redirects to allowed hosts; a non-2xx answer is an error. One
     /// attempt: see [`HttpClient::retrying`].
     pub async fn get(&self, url: &Url, accept: &str) -> Result<Response<Incoming>, Failure> {
-        self.send(url, accept, None).await
+        self.send(url, accept, None, &[]).await
+    }
+
+    /// GET with further request headers (conditions such as `If-None-Match`); a `304 Not
+    /// Modified` answer is returned, not followed as a redirect.
+    pub async fn get_with(
+        &self,
+        url: &Url,
+        accept: &str,
+        extra: &[(header::HeaderName, HeaderValue)],
+    ) -> Result<Response<Incoming>, Failure> {
+        self.send(url, accept, None, extra).await
     }
 
     /// GET, or POST of a JSON body; POSTs are not redirected (a query API has no reason to).
@@ -225,6 +236,7 @@ impl HttpClient {
         url: &Url,
         accept: &str,
         json_body: Option<&Bytes>,
+        extra: &[(header::HeaderName, HeaderValue)],
     ) -> Result<Response<Incoming>, Failure> {
         let mut url = url.clone();
         for _ in 0..=MAX_REDIRECTS {
@@ -241,6 +253,7 @@ impl HttpClient {
             if let Ok(v) = HeaderValue::from_str(accept) {
                 headers.push((header::ACCEPT, v));
             }
+            headers.extend(extra.iter().cloned());
             let resp = self
                 .request_once(
                     method,
@@ -250,6 +263,9 @@ impl HttpClient {
                 )
                 .await?;
             let status = resp.status();
+            if status == StatusCode::NOT_MODIFIED && !extra.is_empty() {
+                return Ok(resp);
+            }
             if status.is_redirection() && json_body.is_none() {
                 let location = resp
                     .headers()
@@ -342,7 +358,7 @@ impl HttpClient {
         limit: u64,
     ) -> Result<Bytes, HttpError> {
         self.retrying(|| async {
-            let resp = self.send(url, accept, json_body).await?;
+            let resp = self.send(url, accept, json_body, &[]).await?;
             let mut body = resp.into_body();
             let mut out = Vec::new();
             while let Some(chunk) = self.next_chunk(&mut body, url).await? {

@@ -51,24 +51,13 @@ pub fn load_policy(path: Option<&Path>) -> Result<ScanPolicySpec, String> {
     }
 }
 
+/// The `--advisories` paths, loaded; `None` when none were given. Unreadable records are
+/// reported here (the command's own output), not fatal.
 pub fn load_advisories(paths: &[PathBuf]) -> Result<Option<AdvisoryDb>, String> {
     if paths.is_empty() {
         return Ok(None);
     }
-    let mut db = AdvisoryDb::default();
-    for p in paths {
-        let result = if p.is_dir() {
-            db.load_dir(p)
-        } else {
-            db.load_zip(p)
-        };
-        result.map_err(|e| {
-            format!(
-                "--advisories {}: {e} (give a directory of OSV JSON files or an osv.dev all.zip)",
-                p.display()
-            )
-        })?;
-    }
+    let db = AdvisoryDb::load_paths(paths).map_err(|e| format!("--{e}"))?;
     for (file, why) in db.skipped.iter().take(5) {
         eprintln!("warning: advisory record {file} skipped: {why}");
     }

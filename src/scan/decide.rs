@@ -74,6 +74,32 @@ pub fn advisory_finding(m: &Match) -> Finding {
     }
 }
 
+/// The rule of the finding every decision made without advisory data carries.
+pub const ADVISORIES_UNAVAILABLE: &str = "advisories.unavailable";
+
+/// `advisories.unavailable`: nothing loaded speaks for `ecosystem`, so known vulnerabilities and
+/// malicious-package records were not checked. Medium when the policy requires the data (it
+/// holds the package), informational when it does not.
+pub fn advisories_unavailable(ecosystem: Ecosystem, policy: &ScanPolicySpec) -> Finding {
+    Finding {
+        rule: ADVISORIES_UNAVAILABLE.into(),
+        severity: if policy.advisories.required {
+            Severity::Medium
+        } else {
+            Severity::Info
+        },
+        file: None,
+        line: None,
+        evidence: Some(format!(
+            "no {} advisory data is loaded: known vulnerabilities and malicious-package records were not checked",
+            match ecosystem {
+                Ecosystem::Pypi => "PyPI",
+                Ecosystem::Npm => "npm",
+            }
+        )),
+    }
+}
+
 /// `release.too-new` when the release is younger than the policy's cool-down.
 pub fn release_age(
     upload_time: Option<&str>,
@@ -102,6 +128,7 @@ pub fn release_age(
 }
 
 enum Kind {
+    NoAdvisories,
     Archive,
     Heuristic,
     License,
@@ -111,7 +138,9 @@ enum Kind {
 
 fn kind(f: &Finding) -> Kind {
     let r = f.rule.as_str();
-    if r.starts_with("archive.") {
+    if r == ADVISORIES_UNAVAILABLE {
+        Kind::NoAdvisories
+    } else if r.starts_with("archive.") {
         Kind::Archive
     } else if r.starts_with("heuristics.") {
         Kind::Heuristic
@@ -194,10 +223,14 @@ pub fn decide(
             Kind::Heuristic => {
                 score >= policy.heuristics.deny_score && f.severity >= Severity::Medium
             }
-            Kind::Age => false,
+            Kind::Age | Kind::NoAdvisories => false,
         })
         .cloned()
         .collect();
+    let unchecked = active
+        .iter()
+        .find(|f| matches!(kind(f), Kind::NoAdvisories))
+        .cloned();
     let decision = |verdict, reason: String, deciding: Vec<Finding>| Decision {
         verdict,
         reason,
@@ -236,6 +269,13 @@ pub fn decide(
             denying,
         );
     }
+    if let Some(f) = unchecked.as_ref().filter(|_| rules.required) {
+        let reason = format!(
+            "{}; the policy requires advisory data (spec.advisories.required), so this waits for it: the controller re-decides when it loads, or a human may approve",
+            f.evidence.clone().unwrap_or_default()
+        );
+        return decision(Verdict::AwaitingApproval, reason, vec![f.clone()]);
+    }
     let hold: Vec<Finding> = active
         .iter()
         .filter(|f| matches!(kind(f), Kind::Age))
@@ -256,10 +296,16 @@ pub fn decide(
             Kind::Heuristic => {
                 score >= policy.heuristics.review_score && f.severity >= Severity::Low
             }
-            Kind::Age => false,
+            Kind::Age | Kind::NoAdvisories => false,
         })
         .cloned()
         .collect();
+    // Said in every decision made without the data, including the approvals.
+    let unchecked_note = if unchecked.is_some() {
+        "; approved WITHOUT advisory data (the policy sets spec.advisories.required: false): known vulnerabilities were not checked"
+    } else {
+        ""
+    };
     match policy.approval_mode {
         ApprovalMode::Always => decision(
             Verdict::AwaitingApproval,
@@ -280,7 +326,7 @@ pub fn decide(
                 "no findings".into()
             } else {
                 format!(
-                    "{} finding(s), none at the policy's thresholds",
+                    "{} finding(s), none at the policy's thresholds{unchecked_note}",
                     active.len()
                 )
             },

@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
 use super::advisories::AdvisoryDb;
-use super::decide::{Decision, advisory_finding, decide, release_age};
+use super::decide::{Decision, advisories_unavailable, advisory_finding, decide, release_age};
 use super::heuristics::{self, npm_manifest, typosquat};
 use super::license;
 use crate::api::package_request::Ecosystem;
@@ -172,6 +172,9 @@ pub fn scan(
                 findings.push(advisory_finding(&m));
             }
         }
+    }
+    if !advisories.iter().any(|db| db.covers(subject.ecosystem)) {
+        findings.push(advisories_unavailable(subject.ecosystem, policy));
     }
     let newest_upload = subject
         .files

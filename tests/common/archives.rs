@@ -108,9 +108,27 @@ pub fn zip_raw(entries: &[RawEntry]) -> Vec<u8> {
     let cd_offset = out.len() as u32;
     let cd_len = central.len() as u32;
     out.extend_from_slice(&central);
+    // More entries than the classic end record can count (an osv.dev export): a ZIP64 end
+    // record and its locator first, as Go's archive/zip and Python's zipfile write them.
+    let many = entries.len() >= 0xFFFF;
+    if many {
+        let at = out.len() as u64;
+        out.extend_from_slice(&0x0606_4b50u32.to_le_bytes());
+        out.extend_from_slice(&44u64.to_le_bytes());
+        out.extend_from_slice(&[45, 0, 45, 0]);
+        out.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(cd_len as u64).to_le_bytes());
+        out.extend_from_slice(&(cd_offset as u64).to_le_bytes());
+        out.extend_from_slice(&0x0706_4b50u32.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&at.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+    }
     out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
-    let n = entries.len() as u16;
+    let n = if many { 0xFFFF } else { entries.len() as u16 };
     out.extend_from_slice(&n.to_le_bytes());
     out.extend_from_slice(&n.to_le_bytes());
     out.extend_from_slice(&cd_len.to_le_bytes());

@@ -47,6 +47,15 @@ impl Dev {
         if embedded {
             command.env_remove("KUBEBUILDER_ASSETS");
         }
+        // Never osv.dev from a test: a test that gives no advisory data gets none.
+        let mut args: Vec<&str> = args.to_vec();
+        if !args
+            .iter()
+            .any(|a| *a == "--advisories" || *a == "--advisories-url")
+        {
+            args.extend(["--advisories-url", "off"]);
+        }
+        let args = &args[..];
         let mut child = command
             .args(["dev", "--port", "0", "--data-dir"])
             .arg(&dir)
@@ -73,6 +82,8 @@ impl Dev {
                 "--pypi-index",
                 "--npm-registry",
                 "--advisories",
+                "--advisories-url",
+                "--advisories-refresh",
                 "--allow-host",
             ]
             .contains(&pair[0])

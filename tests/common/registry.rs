@@ -292,6 +292,20 @@ impl FixtureRegistry {
                 .body(full("try again"))
                 .expect("response");
         }
+        // Validators as a CDN or object store gives them: a strong ETag of what is served,
+        // honoured in If-None-Match.
+        let etag = format!("\"{}\"", sha1_hex(&body));
+        let conditional = req
+            .headers()
+            .get(http::header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok());
+        if conditional == Some(etag.as_str()) {
+            return Response::builder()
+                .status(StatusCode::NOT_MODIFIED)
+                .header("etag", etag)
+                .body(full(""))
+                .expect("response");
+        }
         let body = fault.tampered.unwrap_or(body);
         if let Some(n) = fault.stall_after {
             let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
@@ -310,9 +324,74 @@ impl FixtureRegistry {
         }
         Response::builder()
             .header("content-type", ctype)
+            .header("etag", etag)
             .body(full(body))
             .expect("response")
     }
+
+    /// Serves osv.dev-style exports at `{base}/osv-exports/{PyPI,npm}/all.zip`: the real PyPA
+    /// records in `tests/data/osv/PyPI`, and `npm` records given here. Returns the base URL to
+    /// give `--advisories-url`.
+    pub fn serve_osv_exports(&self, npm_records: &[Value]) -> String {
+        self.route(
+            "/osv-exports/PyPI/all.zip",
+            "application/zip",
+            osv_export_pypi(),
+            Fault::default(),
+        );
+        self.route(
+            "/osv-exports/npm/all.zip",
+            "application/zip",
+            osv_export(npm_records),
+            Fault::default(),
+        );
+        format!("{}/osv-exports/", self.base())
+    }
+}
+
+/// The PyPA records kept in the repository, as one osv.dev `all.zip`.
+pub fn osv_export_pypi() -> Vec<u8> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/osv/PyPI");
+    let mut entries = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/data/osv/PyPI")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    names.sort();
+    for path in names {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_string();
+        entries.push(super::archives::ZipEntry::file(
+            &name,
+            &std::fs::read(&path).expect("record"),
+        ));
+    }
+    super::archives::zip(&entries)
+}
+
+/// Records as one osv.dev `all.zip`, one `ID.json` each.
+pub fn osv_export(records: &[Value]) -> Vec<u8> {
+    let entries: Vec<_> = records
+        .iter()
+        .map(|r| {
+            let id = r["id"].as_str().expect("record id");
+            super::archives::ZipEntry::file(
+                &format!("{id}.json"),
+                &serde_json::to_vec(r).expect("json"),
+            )
+        })
+        .collect();
+    super::archives::zip(&entries)
+}
+
+/// A made-up npm record (not from any database) for packages no test installs, so an npm
+/// export is never empty.
+pub fn npm_placeholder_record() -> Value {
+    json!({"id": "AIRLOCK-TEST-NPM-0", "summary": "test fixture: affects a package no test uses",
+        "affected": [{"package": {"ecosystem": "npm", "name": "airlock-test-nothing"}, "versions": ["0.0.0"]}]})
 }
 
 fn tokio_stream_from(

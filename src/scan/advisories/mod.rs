@@ -4,10 +4,11 @@
 //! ranges, with `introduced`/`fixed`/`last_affected`/`limit` — skipping withdrawn records.
 
 pub mod cvss;
+pub mod download;
 mod index;
 pub mod osv_api;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -99,6 +100,11 @@ pub struct Match {
 #[derive(Default)]
 pub struct AdvisoryDb {
     by_package: HashMap<(Ecosystem, String), Vec<index::Prepared>>,
+    /// Every record by its id and by each of its aliases, so a match can take the severity of
+    /// the records it aliases (a PYSEC record without a score, its GHSA twin's CVSS).
+    by_id: HashMap<String, Vec<Arc<Record>>>,
+    /// The ecosystems this data speaks for: one with no data cannot clear a package.
+    covered: HashSet<Ecosystem>,
     pub records: usize,
     /// Files that could not be read, with why (reported, not fatal: one bad record must not
     /// blind the scanner to the rest).
@@ -134,12 +140,24 @@ impl AdvisoryDb {
                 .map(|d| d.chars().take(200).collect());
         }
         record.details = None;
+        // Of `database_specific` only the words a decision reads are kept: malicious-package
+        // records carry provenance lists there that would otherwise dominate memory.
+        record.database_specific = record.database_specific.take().and_then(decision_fields);
+        for a in &mut record.affected {
+            a.database_specific = a.database_specific.take().and_then(decision_fields);
+        }
         let lists: Vec<Vec<String>> = record
             .affected
             .iter_mut()
             .map(|a| std::mem::take(&mut a.versions))
             .collect();
         let record = Arc::new(record);
+        for id in std::iter::once(&record.id).chain(&record.aliases) {
+            self.by_id
+                .entry(id.to_ascii_uppercase())
+                .or_default()
+                .push(record.clone());
+        }
         for ((i, a), versions) in record.affected.iter().enumerate().zip(lists) {
             let Some((ecosystem, name)) = a
                 .package
@@ -148,6 +166,7 @@ impl AdvisoryDb {
             else {
                 continue;
             };
+            self.covered.insert(ecosystem);
             self.by_package
                 .entry((ecosystem, name))
                 .or_default()
@@ -161,6 +180,37 @@ impl AdvisoryDb {
             Ok(r) => self.add(r),
             Err(e) => self.skipped.push((origin.to_string(), e.to_string())),
         }
+    }
+
+    /// Says this data speaks for `ecosystem` even if it holds no record of it (an answer of the
+    /// OSV API, or a verified export).
+    pub fn cover(&mut self, ecosystem: Ecosystem) {
+        self.covered.insert(ecosystem);
+    }
+
+    /// Whether any advisory data for `ecosystem` is loaded.
+    pub fn covers(&self, ecosystem: Ecosystem) -> bool {
+        self.covered.contains(&ecosystem)
+    }
+
+    /// Loads each path: a directory of records (and exports), or one osv.dev `all.zip`. Records
+    /// that cannot be read are counted in `skipped`, not fatal; a path that cannot be read is.
+    pub fn load_paths(paths: &[std::path::PathBuf]) -> Result<AdvisoryDb, String> {
+        let mut db = AdvisoryDb::default();
+        for p in paths {
+            let result = if p.is_dir() {
+                db.load_dir(p)
+            } else {
+                db.load_zip(p)
+            };
+            result.map_err(|e| {
+                format!(
+                    "advisories {}: {e} (give a directory of OSV JSON files or an osv.dev all.zip)",
+                    p.display()
+                )
+            })?;
+        }
+        Ok(db)
     }
 
     /// Loads every `*.json` below `dir`, and every `all.zip` (the osv.dev export) found there.
@@ -242,6 +292,8 @@ impl AdvisoryDb {
                     .unwrap_or((Severity::Medium, String::new()));
                 let affected: Vec<&Affected> =
                     prepared.iter().map(|p| &r.affected[p.affected]).collect();
+                let (severity, severity_source) =
+                    self.with_aliases(r, ecosystem, name, (severity, severity_source));
                 Match {
                     id: r.id.clone(),
                     aliases: r.aliases.clone(),
@@ -261,6 +313,70 @@ impl AdvisoryDb {
         out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
         out
     }
+}
+
+impl AdvisoryDb {
+    /// The higher of `own` and the severity of each record that shares an id with `r` (its
+    /// aliases, and records that alias it) for the same package: one vulnerability, one rating,
+    /// whichever database scored it.
+    fn with_aliases(
+        &self,
+        r: &Record,
+        ecosystem: Ecosystem,
+        name: &str,
+        own: (Severity, String),
+    ) -> (Severity, String) {
+        let key = key_name(ecosystem, name);
+        let unscored = own.1.starts_with("unscored");
+        let mut best = own;
+        let mut scored_twin = false;
+        let twins = std::iter::once(&r.id)
+            .chain(&r.aliases)
+            .filter_map(|id| self.by_id.get(&id.to_ascii_uppercase()))
+            .flatten()
+            .filter(|t| t.id != r.id);
+        for twin in twins {
+            let same_package: Vec<&Affected> = twin
+                .affected
+                .iter()
+                .filter(|a| {
+                    a.package.as_ref().is_some_and(|p| {
+                        ecosystem_of(&p.ecosystem) == Some(ecosystem)
+                            && key_name(ecosystem, &p.name) == key
+                    })
+                })
+                .collect();
+            if same_package.is_empty() && !twin.affected.is_empty() {
+                continue;
+            }
+            let (sev, source) = severity_of(twin, &same_package);
+            if source.starts_with("unscored") {
+                // An unscored twin says nothing.
+                continue;
+            }
+            // Our own "unscored" is a guess: the first score from a twin replaces it, whichever
+            // way; after that the highest rating wins.
+            if (unscored && !scored_twin) || sev > best.0 {
+                best = (sev, format!("{source}, from alias {}", twin.id));
+            }
+            scored_twin = true;
+        }
+        best
+    }
+}
+
+/// `severity` and `cwe_ids`, the two `database_specific` fields decisions use.
+fn decision_fields(v: serde_json::Value) -> Option<serde_json::Value> {
+    let serde_json::Value::Object(mut map) = v else {
+        return None;
+    };
+    let mut kept = serde_json::Map::new();
+    for key in ["severity", "cwe_ids"] {
+        if let Some(x) = map.remove(key) {
+            kept.insert(key.to_string(), x);
+        }
+    }
+    (!kept.is_empty()).then_some(serde_json::Value::Object(kept))
 }
 
 fn is_malicious(r: &Record) -> bool {
@@ -351,6 +467,57 @@ mod tests {
         assert_eq!(m.len(), 1);
         assert!(m[0].malicious && m[0].severity == Severity::Critical);
         assert!(npm.matches(Ecosystem::Npm, "@evil/pkg", "3.0.0").is_empty());
+    }
+
+    /// PYSEC records seldom carry a score; their GHSA twins do. A match takes the twin's
+    /// rating (naming it), whichever of the two names the other, and the higher of two scores.
+    #[test]
+    fn an_unscored_record_takes_the_score_of_its_alias() {
+        let mut db = AdvisoryDb::default();
+        let critical = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H";
+        let low = "CVSS:3.1/AV:N/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N";
+        let affected =
+            json!([{"package": {"name": "requests", "ecosystem": "PyPI"}, "versions": ["2.19.0"]}]);
+        db.add(record(
+            json!({"id": "PYSEC-1", "aliases": ["GHSA-aaaa", "CVE-1"], "affected": affected}),
+        ));
+        db.add(record(
+            json!({"id": "GHSA-aaaa", "aliases": ["CVE-1"], "severity": [{"type": "CVSS_V3", "score": critical}], "affected": affected}),
+        ));
+        // Named only from the other side, and scored low: it must not lower a critical rating.
+        db.add(record(
+            json!({"id": "PYSEC-2", "severity": [{"type": "CVSS_V3", "score": critical}], "affected": affected}),
+        ));
+        db.add(record(
+            json!({"id": "GHSA-bbbb", "aliases": ["PYSEC-2"], "severity": [{"type": "CVSS_V3", "score": low}], "affected": affected}),
+        ));
+        // A twin about another package says nothing about this one.
+        db.add(record(
+            json!({"id": "PYSEC-3", "aliases": ["GHSA-cccc"], "affected": affected}),
+        ));
+        db.add(record(
+            json!({"id": "GHSA-cccc", "severity": [{"type": "CVSS_V3", "score": critical}],
+                "affected": [{"package": {"name": "urllib3", "ecosystem": "PyPI"}, "versions": ["2.19.0"]}]}),
+        ));
+        let m = db.matches(Ecosystem::Pypi, "Requests", "2.19.0");
+        let by_id = |id: &str| m.iter().find(|m| m.id == id).expect(id);
+        let one = by_id("PYSEC-1");
+        assert_eq!(one.severity, Severity::Critical);
+        assert!(
+            one.severity_source.ends_with("from alias GHSA-aaaa"),
+            "{}",
+            one.severity_source
+        );
+        assert_eq!(by_id("GHSA-aaaa").severity, Severity::Critical);
+        assert_eq!(by_id("PYSEC-2").severity, Severity::Critical);
+        assert_eq!(
+            by_id("GHSA-bbbb").severity,
+            Severity::Critical,
+            "the higher of the two ratings"
+        );
+        let three = by_id("PYSEC-3");
+        assert_eq!(three.severity, Severity::Medium);
+        assert_eq!(three.severity_source, "unscored (treated as medium)");
     }
 
     /// GHSA records for npm carry CVSS v4 vectors (OSV severity type `CVSS_V4`), often beside a

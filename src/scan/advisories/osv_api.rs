@@ -108,6 +108,7 @@ impl OsvApi {
         version: &str,
     ) -> Result<AdvisoryDb, OsvApiError> {
         let mut db = AdvisoryDb::default();
+        db.cover(ecosystem);
         for id in self.query(ecosystem, name, version).await? {
             let url = self.url(&format!("v1/vulns/{id}"))?;
             let body = self
