@@ -60,6 +60,21 @@ pub enum Command {
         #[arg(long, required = true)]
         reason: String,
     },
+    /// Reconcile an object now (a PackageRequest re-checked, a SageMakerDomain compared with AWS)
+    /// and wait until the controller has: sets the airlock.dev/reconcile-requested-at annotation.
+    Reconcile {
+        /// What kind of object.
+        #[arg(value_enum)]
+        kind: crate::reconcile::Kind,
+        /// Its name.
+        name: String,
+        /// Its namespace (default: the kubeconfig context's).
+        #[arg(short, long)]
+        namespace: Option<String>,
+        /// How long to wait for the controller, e.g. 30s or 2m.
+        #[arg(long, default_value = "1m", value_parser = go_duration)]
+        timeout: std::time::Duration,
+    },
     /// What waits: requests and domains by phase, and the requests that need a human.
     Status {
         /// Only this namespace (default: all namespaces).
@@ -336,6 +351,12 @@ pub fn run(cli: Cli) -> ExitCode {
             reason,
         } => approval(&name, namespace, &reason, false),
         Command::Status { namespace } => status(namespace),
+        Command::Reconcile {
+            kind,
+            name,
+            namespace,
+            timeout,
+        } => reconcile(kind, &name, namespace, timeout),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -345,6 +366,35 @@ pub fn run(cli: Cli) -> ExitCode {
                 &mut std::io::stdout(),
             );
             ExitCode::SUCCESS
+        }
+    }
+}
+
+fn reconcile(
+    kind: crate::reconcile::Kind,
+    name: &str,
+    namespace: Option<String>,
+    timeout: std::time::Duration,
+) -> ExitCode {
+    let Some(rt) = runtime("reconcile") else {
+        return ExitCode::from(EXIT_ERROR);
+    };
+    let result = rt.block_on(async {
+        let config = kube::Config::infer()
+            .await
+            .map_err(|e| format!("no usable kubeconfig: {e}"))?;
+        let namespace = namespace.unwrap_or_else(|| config.default_namespace.clone());
+        let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
+        crate::reconcile::run(client, kind, &namespace, name, timeout).await
+    });
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("airlock reconcile: {e}");
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }

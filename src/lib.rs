@@ -12,6 +12,7 @@ pub mod controller;
 pub mod dev;
 pub mod pipeline;
 pub mod publish;
+pub mod reconcile;
 pub mod scan;
 pub mod serve;
 pub mod status;

@@ -415,3 +415,86 @@ async fn a_running_app_delays_the_network_switch_and_created_domains_are_deleted
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A domain on a long resync is not compared with AWS for an hour; `airlock reconcile smd`
+/// compares it now, and returns once the controller has acted on the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn airlock_reconcile_compares_a_domain_now() {
+    let dev = start("smd-reconcile").await;
+    let sm = sdk(&dev);
+    let id = create_domain(&sm, "team-r-studio", "VpcOnly", KEY_1).await;
+    let slow = manifest("slow", &id, "Enforce", "VpcOnly", KEY_1)
+        .replace("resyncPeriod: 2s", "resyncPeriod: 1h");
+    dev.apply(&slow);
+    wait_resource(&dev, "slow", "ready", |r| {
+        condition(r, "Ready")["status"] == "True"
+    })
+    .await;
+    sm.update_domain()
+        .domain_id(&id)
+        .app_network_access_type(AppNetworkAccessType::PublicInternetOnly)
+        .send()
+        .await
+        .expect("UpdateDomain out of band");
+    wait_domain(&sm, &id, "InService", |d| {
+        d.app_network_access_type() == Some(&AppNetworkAccessType::PublicInternetOnly)
+    })
+    .await;
+    let updates = count(&calls(&dev), "UpdateDomain");
+    let kubeconfig = dev.var("KUBECONFIG").to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(common::dev::airlock_bin())
+            .args([
+                "reconcile",
+                "smd",
+                "slow",
+                "-n",
+                "default",
+                "--timeout",
+                "30s",
+            ])
+            .env("KUBECONFIG", kubeconfig)
+            .output()
+            .expect("airlock reconcile runs")
+    })
+    .await
+    .expect("join");
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.starts_with("smd default/slow reconciled: Ready="),
+        "{said}"
+    );
+    let r = get(&dev, "slow");
+    assert!(r["status"]["lastHandledReconcileAt"].is_string(), "{r}");
+    assert!(
+        count(&calls(&dev), "UpdateDomain") > updates,
+        "the drift was corrected by the requested reconcile, not a resync an hour away"
+    );
+    wait_domain(&sm, &id, "InService", |d| {
+        d.app_network_access_type() == Some(&AppNetworkAccessType::VpcOnly)
+    })
+    .await;
+
+    // Something that is not there is named.
+    let kubeconfig = dev.var("KUBECONFIG").to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(common::dev::airlock_bin())
+            .args(["reconcile", "pkgreq", "nothing-here", "-n", "default"])
+            .env("KUBECONFIG", kubeconfig)
+            .output()
+            .expect("airlock reconcile runs")
+    })
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pkgreq default/nothing-here does not exist"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

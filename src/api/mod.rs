@@ -23,6 +23,10 @@ use kube::CustomResourceExt;
 pub const GROUP: &str = "airlock.dev";
 /// The one served and stored version.
 pub const VERSION: &str = "v1alpha1";
+/// Set to any new value (Flux's convention: the time, RFC 3339) to have the controller reconcile
+/// the object now; it echoes the value in `status.lastHandledReconcileAt` once it has.
+pub const RECONCILE_REQUESTED_AT: &str = "airlock.dev/reconcile-requested-at";
+
 /// The category `kubectl get airlock` lists.
 pub const CATEGORY: &str = "airlock";
 

@@ -252,6 +252,9 @@ pub struct PackageRequestStatus {
     /// When the files were last scanned (the periodic re-scan moves it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_scan_time: Option<Time>,
+    /// The last `airlock.dev/reconcile-requested-at` value the controller acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
     /// Consecutive failed attempts, for back-off; reset on progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<u32>,

@@ -208,4 +208,7 @@ pub struct SageMakerDomainStatus {
     pub drift: Vec<FieldDrift>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
+    /// The last `airlock.dev/reconcile-requested-at` value the controller acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
 }

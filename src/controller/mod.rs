@@ -161,6 +161,15 @@ pub fn hash_lifecycle(meta: &kube::api::ObjectMeta, h: &mut impl std::hash::Hash
     meta.generation.hash(h);
     meta.deletion_timestamp.is_some().hash(h);
     meta.finalizers.hash(h);
+    reconcile_requested(meta).hash(h);
+}
+
+/// The `airlock.dev/reconcile-requested-at` annotation: a request for a reconcile now.
+pub fn reconcile_requested(meta: &kube::api::ObjectMeta) -> Option<String> {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::api::RECONCILE_REQUESTED_AT))
+        .cloned()
 }
 
 /// Replaces `obj`'s status, guarded by the resourceVersion it carries: a write that raced

@@ -318,12 +318,25 @@ async fn apply(
         .as_ref()
         .and_then(|r| ctx.policies.get(&ObjectRef::new(&r.spec.policy_ref)));
 
+    // `airlock reconcile` (or anyone setting the annotation): acknowledged in status, and a
+    // published version is re-checked now rather than when due.
+    let requested = super::reconcile_requested(&w.obj.metadata);
+    let forced = requested.is_some() && requested != status.last_handled_reconcile_at;
+    if forced {
+        w.status().last_handled_reconcile_at = requested;
+    }
     match status.phase {
-        Some(Phase::Rejected) | Some(Phase::Quarantined) => return Ok(Action::await_change()),
+        Some(Phase::Rejected) | Some(Phase::Quarantined) => {
+            w.save().await?;
+            return Ok(Action::await_change());
+        }
         Some(Phase::Published) => {
             return match (repo, policy) {
-                (Some(repo), Some(policy)) => recheck(w, &repo, &policy).await,
-                _ => Ok(Action::requeue(DEFAULT_RESCAN)),
+                (Some(repo), Some(policy)) => recheck(w, &repo, &policy, forced).await,
+                _ => {
+                    w.save().await?;
+                    Ok(Action::requeue(DEFAULT_RESCAN))
+                }
             };
         }
         _ => {}
@@ -753,6 +766,7 @@ async fn recheck(
     mut w: Work<'_>,
     repo: &PackageRepository,
     policy: &ScanPolicy,
+    forced: bool,
 ) -> Result<Action, Error> {
     let interval = rescan_interval(policy);
     let last = w
@@ -765,7 +779,7 @@ async fn recheck(
         .checked_add(k8s_openapi::jiff::SignedDuration::try_from(interval).unwrap_or_default())
         .unwrap_or(last);
     let now_ts = Timestamp::now();
-    if now_ts < due {
+    if now_ts < due && !forced {
         let wait = now_ts.duration_until(due);
         return Ok(Action::requeue(
             Duration::try_from(wait)
@@ -778,6 +792,7 @@ async fn recheck(
     let spec = w.obj.spec.clone();
     if !db.covers(spec.ecosystem) {
         // Nothing to re-check against yet; the data's arrival reconciles every request.
+        w.save().await?;
         return Ok(Action::requeue(interval));
     }
     let findings: Vec<FindingSummary> = db

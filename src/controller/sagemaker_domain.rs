@@ -348,6 +348,11 @@ async fn apply(
         saved: d.status.clone().unwrap_or_default(),
     };
     let spec = d.spec.clone();
+    // A requested reconcile is this one: acknowledged with the status it writes.
+    let requested = super::reconcile_requested(&d.metadata);
+    if requested.is_some() {
+        w.status().last_handled_reconcile_at = requested;
+    }
     let resync = resync_of(&spec, ctx);
     let sm = ctx.sagemaker.get(&spec.region).await;
     let known = spec.domain_id.clone().or(w.status().domain_id.clone());
