@@ -101,10 +101,12 @@ fn version_ranges_and_tags_are_refused_naming_the_field() {
             json!({"ecosystem": "npm", "name": "left-pad", "version": bad, "repositoryRef": "approved"}),
         ));
         assert!(
-            msg.contains(&format!(
-                "spec.version: Invalid value: {bad:?}: spec.version in body should match"
-            )),
+            msg.contains("spec.version: Invalid value: pin an exact version, e.g. 1.16.0"),
             "{bad}: {msg}"
+        );
+        assert!(
+            msg.len() < 400,
+            "no regular expression in the answer: {msg}"
         );
     }
     admit_doc(&request(json!({"ecosystem": "pypi", "name": "numpy", "version": "2.1.3", "repositoryRef": "approved"})), None)
@@ -136,7 +138,7 @@ fn invalid_npm_scopes_are_refused_naming_the_field() {
         json!({"ecosystem": "npm", "name": "Lodash", "version": "4.17.21", "repositoryRef": "approved"}),
     ));
     assert!(
-        msg.contains("spec.name: Invalid value: \"string\": npm package names are lower case"),
+        msg.contains("spec.name: Invalid value: npm package names are lower case"),
         "{msg}"
     );
     // A scope is npm's: a PyPI request cannot use one.
@@ -144,7 +146,7 @@ fn invalid_npm_scopes_are_refused_naming_the_field() {
         json!({"ecosystem": "pypi", "name": "@types/node", "version": "1.0.0", "repositoryRef": "approved"}),
     ));
     assert!(
-        msg.contains("spec.name: Invalid value: \"string\": PyPI project names"),
+        msg.contains("spec.name: Invalid value: PyPI project names"),
         "{msg}"
     );
     admit_doc(&request(json!({"ecosystem": "npm", "name": "@types/node", "version": "22.10.1", "repositoryRef": "approved"})), None)
@@ -177,9 +179,7 @@ fn invalid_subnet_ids_are_refused_naming_the_field() {
 fn vpc_only_without_subnets_is_refused() {
     let msg = refused(&domain(json!({"appNetworkAccessType": "VpcOnly"})));
     assert!(
-        msg.contains(
-            "spec.network: Invalid value: \"object\": VpcOnly needs subnetIds and securityGroupIds"
-        ),
+        msg.contains("spec.network: Invalid value: VpcOnly needs subnetIds and securityGroupIds"),
         "{msg}"
     );
 }

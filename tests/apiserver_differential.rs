@@ -392,6 +392,15 @@ fn kubectl_sequence(p: &Pair) {
         &["apply", "-f", "-"],
         Some(&REQUEST.replace("version: '1.16.0'", "version: '1.17.0'")),
     );
+    // A rule's message, field-scoped (the version rule is CEL, not a pattern).
+    p.same(
+        &["apply", "-f", "-"],
+        Some(
+            &REQUEST
+                .replace("name: six,", "name: nine,")
+                .replace("version: '1.16.0'", "version: '>=1.0'"),
+        ),
+    );
     p.same(
         &["apply", "-f", "-"],
         Some(

@@ -240,8 +240,11 @@ fn validation_and_immutability_speak_like_the_api_server() {
         err.contains(r#"spec.ecosystem: Unsupported value: "cargo""#),
         "{err}"
     );
+    // A range is answered with what to do instead, not with a regular expression.
+    std::fs::write(&bad, "apiVersion: airlock.dev/v1alpha1\nkind: PackageRequest\nmetadata: {name: bad, namespace: team-a}\nspec: {ecosystem: npm, name: left-pad, version: '>=1.0', repositoryRef: approved}\n").expect("write");
+    let err = dev.fails(&["apply", "-f", &bad.to_string_lossy()]);
     assert!(
-        err.contains(r#"spec.version: Invalid value: ">=1.0""#),
+        err.contains(r#"spec.version: Invalid value: pin an exact version, e.g. 1.16.0"#),
         "{err}"
     );
 

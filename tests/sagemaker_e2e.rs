@@ -211,7 +211,7 @@ async fn enforce_corrects_out_of_band_drift_and_an_idle_resync_is_one_describe()
             == Some(vec!["sg-0a1b2c3d4e5f60718".to_string()])
     })
     .await;
-    let reasons: Vec<String> = dev
+    let events: Vec<Value> = dev
         .get_json(&[
             "events",
             "-n",
@@ -220,11 +220,30 @@ async fn enforce_corrects_out_of_band_drift_and_an_idle_resync_is_one_describe()
             "involvedObject.name=studio",
         ])
         .and_then(|l| l["items"].as_array().cloned())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    // Each correction is its own event, naming the field it set back.
+    let corrections: Vec<&str> = events
         .iter()
-        .filter_map(|e| e["reason"].as_str().map(str::to_string))
+        .filter(|e| e["reason"] == "DriftCorrected")
+        .filter_map(|e| e["message"].as_str())
         .collect();
-    assert!(reasons.iter().any(|r| r == "DriftCorrected"), "{reasons:?}");
+    assert!(
+        corrections.iter().any(|m| m.starts_with(
+            "network.appNetworkAccessType: set back to VpcOnly (was PublicInternetOnly"
+        )),
+        "{corrections:?}"
+    );
+    assert!(
+        corrections
+            .iter()
+            .any(|m| m.starts_with("network.securityGroupIds: set back to [sg-0a1b2c3d4e5f60718]")),
+        "{corrections:?}"
+    );
+    let r = get(&dev, "studio");
+    assert_eq!(
+        r["status"]["lastCorrection"]["fields"][0]["field"], "network.securityGroupIds",
+        "status keeps the last correction: {r}"
+    );
     wait_resource(&dev, "studio", "back in sync", |r| {
         condition(r, "Ready")["status"] == "True"
     })
@@ -479,6 +498,29 @@ async fn airlock_reconcile_compares_a_domain_now() {
         d.app_network_access_type() == Some(&AppNetworkAccessType::VpcOnly)
     })
     .await;
+
+    // `kubectl get events` prints the columns it prints against any cluster.
+    let out = dev.kubectl(&["get", "events", "-n", "default"], None);
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("DriftCorrected") && l.contains("sagemakerdomain/slow")),
+        "{table}"
+    );
 
     // Something that is not there is named.
     let kubeconfig = dev.var("KUBECONFIG").to_string();

@@ -58,6 +58,10 @@ impl std::fmt::Display for Ecosystem {
 #[x_kube(validation = Rule::new("self == oldSelf").message("spec is immutable: create a new PackageRequest for a different package, version, file set or repository").reason(Reason::FieldValueForbidden))]
 #[x_kube(validation = Rule::new("self.ecosystem != 'npm' || self.name.matches('^(@[a-z0-9~-][a-z0-9._~-]*/)?[a-z0-9~-][a-z0-9._~-]*$')").message("npm package names are lower case, URL-safe, optionally scoped as @scope/name").field_path(".name"))]
 #[x_kube(validation = Rule::new("self.ecosystem != 'pypi' || self.name.matches('^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$')").message("PyPI project names are letters, digits and . _ - (no @scope/: that is npm)").field_path(".name"))]
+// The version rule is CEL rather than a schema `pattern` so that a range is answered with what to
+// do, not with the regular expression (the same one as `patterns::EXACT_VERSION`, written
+// without backslashes so it needs no escaping in CEL; a unit test holds the two together).
+#[x_kube(validation = Rule::new("self.version.matches('^v?[0-9]+([.][0-9]+)*((a|b|rc|alpha|beta|c|pre|preview)[0-9]*)?([.]?(post|rev|r)[0-9]*)?([.]?dev[0-9]*)?([+][A-Za-z0-9]+([.-][A-Za-z0-9]+)*)?$|^(0|[1-9][0-9]*)[.](0|[1-9][0-9]*)[.](0|[1-9][0-9]*)(-[0-9A-Za-z-]+([.][0-9A-Za-z-]+)*)?([+][0-9A-Za-z-]+([.][0-9A-Za-z-]+)*)?$')").message("pin an exact version, e.g. 1.16.0 (PyPI) or 22.10.1 (npm): ranges such as >=1.0 or ^1.2, wildcards such as 1.x and tags such as latest are refused, so a request always means the same files").field_path(".version"))]
 #[serde(rename_all = "camelCase")]
 pub struct PackageRequestSpec {
     /// Where the package comes from: `pypi` or `npm`.
@@ -69,7 +73,7 @@ pub struct PackageRequestSpec {
 
     /// One exact version (`1.5.2`, `22.10.1`). Ranges, wildcards and tags such as `latest` are
     /// refused: a request must always mean the same files.
-    #[schemars(length(min = 1, max = 128), pattern(patterns::EXACT_VERSION))]
+    #[schemars(length(min = 1, max = 128))]
     pub version: String,
 
     /// The `PackageRepository` to publish into. Its `policyRef` decides; the requester does not

@@ -18,7 +18,7 @@ pub const PACKAGE_NAME: &str = r"^((@[a-z0-9~-][a-z0-9._~-]*/)?[a-z0-9~-][a-z0-9
 /// An exact version pin: a PEP 440 public version or a SemVer 2.0 version. It refuses what is not a
 /// single version (`>=1.0`, `^1.2`, `~1`, `1.x`, `*`, `latest`, `1.0 - 2.0`), so a request can only
 /// ever mean one set of files.
-pub const EXACT_VERSION: &str = r"^v?[0-9]+(\.[0-9]+)*((a|b|rc|alpha|beta|c|pre|preview)[0-9]*)?(\.?(post|rev|r)[0-9]*)?(\.?dev[0-9]*)?(\+[A-Za-z0-9]+([.-][A-Za-z0-9]+)*)?$|^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$";
+pub const EXACT_VERSION: &str = r"^v?[0-9]+([.][0-9]+)*((a|b|rc|alpha|beta|c|pre|preview)[0-9]*)?([.]?(post|rev|r)[0-9]*)?([.]?dev[0-9]*)?([+][A-Za-z0-9]+([.-][A-Za-z0-9]+)*)?$|^(0|[1-9][0-9]*)[.](0|[1-9][0-9]*)[.](0|[1-9][0-9]*)(-[0-9A-Za-z-]+([.][0-9A-Za-z-]+)*)?([+][0-9A-Za-z-]+([.][0-9A-Za-z-]+)*)?$";
 
 /// A SageMaker domain id.
 pub const DOMAIN_ID: &str = r"^d-[a-z0-9]{12}$";
@@ -101,6 +101,20 @@ mod tests {
         ] {
             assert!(!matches(EXACT_VERSION, bad), "{bad} should be refused");
         }
+    }
+
+    /// The CRD's CEL rule for `spec.version` uses this same expression.
+    #[test]
+    fn the_version_rule_in_the_crd_is_this_pattern() {
+        let crd =
+            serde_json::to_string(&<crate::api::PackageRequest as kube::CustomResourceExt>::crd())
+                .expect("crd");
+        let rule = format!("self.version.matches('{EXACT_VERSION}')");
+        let encoded = serde_json::to_string(&rule).expect("json");
+        assert!(
+            crd.contains(&encoded),
+            "the CRD's version rule differs from EXACT_VERSION"
+        );
     }
 
     #[test]

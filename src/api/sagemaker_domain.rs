@@ -176,6 +176,15 @@ pub struct FieldDrift {
     pub correctable: bool,
 }
 
+/// The last drift the controller corrected: when, and each field as it found it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Correction {
+    pub time: Time,
+    /// The fields `UpdateDomain` set back, with the out-of-band values it replaced.
+    pub fields: Vec<FieldDrift>,
+}
+
 /// What the controller observed of a domain.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -208,6 +217,9 @@ pub struct SageMakerDomainStatus {
     pub drift: Vec<FieldDrift>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
+    /// The last correction made, kept after the domain is back in sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_correction: Option<Correction>,
     /// The last `airlock.dev/reconcile-requested-at` value the controller acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,

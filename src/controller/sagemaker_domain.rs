@@ -563,10 +563,26 @@ async fn apply(
             Ok(()) => {
                 let msg = format!("correcting {}", describe_drift(&correctable));
                 w.status().domain_status = Some("Updating".into());
+                w.status().last_correction = Some(crate::api::sagemaker_domain::Correction {
+                    time: Time(Timestamp::now()),
+                    fields: correctable.clone(),
+                });
                 w.progress("Updating", Progress::Working, "CorrectingDrift", &msg);
                 w.save().await?;
-                w.event(EventType::Normal, "DriftCorrected", "Update", msg)
+                // One event per field, each its own series: the events API folds events with the
+                // same reason and action into one, keeping the first one's note.
+                for d in &correctable {
+                    w.event(
+                        EventType::Normal,
+                        "DriftCorrected",
+                        &format!("Update {}", d.field),
+                        format!(
+                            "{}: set back to {} (was {}, changed outside airlock)",
+                            d.field, d.declared, d.actual
+                        ),
+                    )
                     .await;
+                }
                 return Ok(Action::requeue(POLL));
             }
             Err(SageMakerError::InUse { message, .. }) => {

@@ -68,7 +68,61 @@ pub fn human_age(since: &str) -> String {
     }
 }
 
+/// Core Events print as kube-apiserver prints them (`kubectl get events`): no name first, the
+/// time last seen, and the object as `kind/name`.
+fn is_core_event(rt: &ResourceType) -> bool {
+    rt.group.is_empty() && rt.kind == "Event"
+}
+
+fn event_columns() -> Vec<Value> {
+    vec![
+        json!({"name": "Last Seen", "type": "string", "format": "", "description": "Time when last this event was observed", "priority": 0}),
+        json!({"name": "Type", "type": "string", "format": "", "description": "Type of this event", "priority": 0}),
+        json!({"name": "Reason", "type": "string", "format": "", "description": "Short, machine understandable string that gives the reason for this event being generated", "priority": 0}),
+        json!({"name": "Object", "type": "string", "format": "", "description": "The object that this event is about", "priority": 0}),
+        json!({"name": "Message", "type": "string", "format": "", "description": "A human-readable description of the status of this operation", "priority": 0}),
+        json!({"name": "Count", "type": "string", "format": "", "description": "The number of times this event has occurred", "priority": 1}),
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 1}),
+    ]
+}
+
+fn event_cells(e: &Value) -> Vec<Value> {
+    let text = |p: &str| e.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let seen = [
+        "/series/lastObservedTime",
+        "/lastTimestamp",
+        "/eventTime",
+        "/metadata/creationTimestamp",
+    ]
+    .iter()
+    .map(|p| text(p))
+    .find(|t| !t.is_empty())
+    .map(human_age)
+    .unwrap_or_else(|| "<unknown>".into());
+    let count = e
+        .pointer("/series/count")
+        .or_else(|| e.pointer("/count"))
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    vec![
+        json!(seen),
+        json!(text("/type")),
+        json!(text("/reason")),
+        json!(format!(
+            "{}/{}",
+            text("/involvedObject/kind").to_lowercase(),
+            text("/involvedObject/name")
+        )),
+        json!(text("/message")),
+        json!(count.to_string()),
+        json!(text("/metadata/name")),
+    ]
+}
+
 fn columns(rt: &ResourceType) -> Vec<Value> {
+    if is_core_event(rt) {
+        return event_columns();
+    }
     let mut cols = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
     ];
@@ -109,8 +163,11 @@ fn cell(column: &Value, object: &Value) -> Value {
 }
 
 fn row(rt: &ResourceType, object: &Value, include_object: &str) -> Value {
-    let cols = columns(rt);
-    let cells: Vec<Value> = cols.iter().map(|c| cell(c, object)).collect();
+    let cells: Vec<Value> = if is_core_event(rt) {
+        event_cells(object)
+    } else {
+        columns(rt).iter().map(|c| cell(c, object)).collect()
+    };
     let obj = match include_object {
         "None" => Value::Null,
         "Object" => object.clone(),
