@@ -260,12 +260,18 @@ pub struct ControllerCommand {
 
 /// `airlock dev`'s arguments.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct DevCommand {
-    /// The port of the API server on 127.0.0.1 (0 picks any free port).
-    #[arg(long, default_value_t = 7443)]
-    pub port: u16,
+    #[command(subcommand)]
+    pub action: Option<DevAction>,
+    /// The port of the API server on 127.0.0.1 (default: the one the last run in this data
+    /// directory used, else 7443; 0 picks any free port). The other servers keep their ports
+    /// across restarts too.
+    #[arg(long)]
+    pub port: Option<u16>,
     /// Where to write the kubeconfig and keep the built-in repository (default:
-    /// $XDG_RUNTIME_DIR/airlock-dev or the temp dir).
+    /// $XDG_RUNTIME_DIR/airlock-dev, else a directory of your own in the temp dir,
+    /// airlock-dev-UID).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     #[command(flatten)]
@@ -283,6 +289,18 @@ pub struct DevCommand {
     /// builds them and prints the directory.
     #[arg(long, value_name = "DIR", env = "KUBEBUILDER_ASSETS")]
     pub control_plane: Option<PathBuf>,
+}
+
+/// What `airlock dev` can do besides serving.
+#[derive(Debug, clap::Subcommand)]
+pub enum DevAction {
+    /// Print the environment of the running `airlock dev` (for `eval "$(airlock dev env)"` in
+    /// another terminal).
+    Env {
+        /// The data directory it was started with (default: as `airlock dev`'s).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 /// `airlock scan`'s arguments.
@@ -579,6 +597,24 @@ fn scan(args: crate::scan::command::ScanArgs) -> ExitCode {
 }
 
 fn dev(args: DevCommand) -> ExitCode {
+    if let Some(DevAction::Env { data_dir }) = &args.action {
+        let dir = data_dir
+            .clone()
+            .unwrap_or_else(crate::dev::run::default_data_dir);
+        return match std::fs::read_to_string(dir.join("env")) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(_) => {
+                eprintln!(
+                    "airlock dev env: no airlock dev has run with the data directory {}; start one with `airlock dev` (or give its --data-dir)",
+                    dir.display()
+                );
+                ExitCode::from(EXIT_ERROR)
+            }
+        };
+    }
     init_logging(false);
     let Some(runtime) = runtime("dev") else {
         return ExitCode::from(EXIT_ERROR);

@@ -470,3 +470,72 @@ fn server_side_apply_tracks_field_managers() {
     // changed nothing but ownership, carries none.
     assert_eq!(managers, "kubectl airlock-dev secops");
 }
+
+/// `airlock dev` run twice on one data directory: the same URLs both times (the ports are
+/// remembered there), `airlock dev env` prints them for a second terminal, and the data
+/// directory is its owner's alone.
+#[test]
+fn a_restart_keeps_the_ports_and_dev_env_prints_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("airlock-dev-stays-put-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let stop = |c: &mut Child| {
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let _ = c.wait();
+    };
+    let run = |extra: &[&str]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args([
+                "dev",
+                "--no-controller",
+                "--advisories-url",
+                "off",
+                "--data-dir",
+            ])
+            .arg(&dir)
+            .args(extra)
+            .env_remove("KUBEBUILDER_ASSETS")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("airlock dev starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let lines: Vec<String> = std::io::BufReader::new(stdout)
+            .lines()
+            .take(4)
+            .map(|l| l.expect("line"))
+            .collect();
+        (child, lines)
+    };
+    let (mut first, printed) = run(&["--port", "0"]);
+    assert_eq!(printed.len(), 4, "{printed:?}");
+    let env = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["dev", "env", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .expect("airlock dev env");
+    assert!(env.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&env.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        printed,
+        "airlock dev env prints what airlock dev printed"
+    );
+    stop(&mut first);
+    // No --port this time: the last run's, not 7443.
+    let (mut second, again) = run(&[]);
+    stop(&mut second);
+    assert_eq!(again, printed, "the same URLs after a restart");
+    let mode = std::fs::metadata(&dir).expect("dir").permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the data directory is private: {mode:o}");
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["dev", "env", "--data-dir"])
+        .arg(dir.join("never-used"))
+        .output()
+        .expect("airlock dev env");
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no airlock dev has run"));
+}

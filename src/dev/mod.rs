@@ -7,5 +7,6 @@
 pub mod apiserver;
 pub mod codeartifact;
 pub mod control_plane;
+pub mod ports;
 pub mod run;
 pub mod sagemaker;

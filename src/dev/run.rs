@@ -11,15 +11,43 @@ use super::codeartifact::CodeArtifactEmulator;
 use super::control_plane::{
     CONTROLLER_NAMESPACE, ControlPlane, apply_as, client_for, write_private,
 };
+use super::ports;
 use crate::publish::builtin::server::RepositoryServer;
 use crate::publish::builtin::store::Store;
 
 /// Where `airlock dev` keeps what it writes (the kubeconfig) when `--data-dir` is not given.
 pub fn default_data_dir() -> PathBuf {
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
-        .join("airlock-dev")
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(runtime) => PathBuf::from(runtime).join("airlock-dev"),
+        // The temp dir is everyone's: a directory per user, so nobody reads another's kubeconfig.
+        None => std::env::temp_dir().join(format!("airlock-dev-{}", current_uid())),
+    }
+}
+
+/// This process's user id.
+fn current_uid() -> u32 {
+    // SAFETY: getuid(2) cannot fail and touches no memory.
+    unsafe { libc::getuid() }
+}
+
+/// Creates `dir` for this user alone (mode 0700), or refuses one another user owns.
+fn private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))?;
+    let meta = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if meta.uid() != current_uid() {
+        return Err(format!(
+            "the data directory {} belongs to another user (uid {}); give --data-dir a directory of your own",
+            dir.display(),
+            meta.uid()
+        ));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot make {} private: {e}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// A store with airlock's CRDs installed, as `airlock dev` starts with.
@@ -119,8 +147,13 @@ struct Started {
     url: String,
 }
 
-async fn start_cluster(args: &crate::cli::DevCommand, dir: &Path) -> Result<Started, String> {
-    let port = args.port;
+async fn start_cluster(
+    args: &crate::cli::DevCommand,
+    dir: &Path,
+    remembered: Option<u16>,
+) -> Result<Started, String> {
+    // An explicit --port is kept to (or fails); otherwise the last run's port, else 7443.
+    let wanted = args.port.or(remembered).unwrap_or(7443);
     let bins = args
         .control_plane
         .as_ref()
@@ -130,9 +163,16 @@ async fn start_cluster(args: &crate::cli::DevCommand, dir: &Path) -> Result<Star
             "airlock dev: for development and tests only — the API server has no authentication and listens on 127.0.0.1 only"
         );
         let store = store_with_crds()?;
-        let server = ApiServer::start(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), store)
+        let server = match args.port {
+            Some(port) => ApiServer::start(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), store)
+                .await
+                .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e} (choose another with --port, or --port 0 for any free port)"))?,
+            None => ports::on_remembered("the API server", Some(wanted), |a| {
+                ApiServer::start(a, store.clone())
+            })
             .await
-            .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e} (choose another with --port, or --port 0 for any free port)"))?;
+            .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?,
+        };
         let admin = kubeconfig(server.addr);
         return Ok(Started {
             url: format!("http://{}", server.addr),
@@ -141,7 +181,7 @@ async fn start_cluster(args: &crate::cli::DevCommand, dir: &Path) -> Result<Star
             cluster: Cluster::Embedded { _server: server },
         });
     };
-    let plane = ControlPlane::start(bins, &dir.join("control-plane"), port).await?;
+    let plane = ControlPlane::start(bins, &dir.join("control-plane"), wanted).await?;
     let admin = plane.admin_kubeconfig();
     let controller = plane.install(&client_for(&admin).await?).await?;
     Ok(Started {
@@ -186,9 +226,9 @@ fn advisory_summary(
 /// Runs `airlock dev` until SIGINT or SIGTERM.
 pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
     let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("cannot create the data directory {}: {e}", dir.display()))?;
-    let started = start_cluster(&args, &dir).await?;
+    private_dir(&dir)?;
+    let mut remembered = ports::Ports::load(&dir);
+    let started = start_cluster(&args, &dir, remembered.api).await?;
     let path = write_kubeconfig(&dir, "kubeconfig", &started.admin)?;
     // The controller's own identity, for `airlock controller` processes run beside this one.
     let controller_kubeconfig =
@@ -196,19 +236,32 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
     // The built-in repository, on any free port, kept in the data directory across restarts.
     let repo_dir = dir.join("builtin");
     let repo_store = Arc::new(Store::open(&repo_dir).map_err(|e| e.to_string())?);
-    let repo = RepositoryServer::start(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        repo_store.clone(),
-    )
+    let repo = ports::on_remembered("the built-in repository", remembered.repository, |a| {
+        RepositoryServer::start(a, repo_store.clone())
+    })
     .await
     .map_err(|e| format!("cannot start the built-in repository: {e}"))?;
     // The CodeArtifact emulator, with the domain and repositories the examples use.
-    let emulator = CodeArtifactEmulator::start(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        dir.join("codeartifact"),
-    )
-    .await
-    .map_err(|e| format!("cannot start the CodeArtifact emulator: {e}"))?;
+    let emulator =
+        ports::on_remembered("the CodeArtifact emulator", remembered.codeartifact, |a| {
+            CodeArtifactEmulator::start(a, dir.join("codeartifact"))
+        })
+        .await
+        .map_err(|e| format!("cannot start the CodeArtifact emulator: {e}"))?;
+    let metrics = SocketAddr::from((Ipv4Addr::LOCALHOST, ports::free_port(remembered.metrics)));
+    remembered = ports::Ports {
+        api: url::Url::parse(&started.url).ok().and_then(|u| u.port()),
+        repository: Some(repo.addr.port()),
+        codeartifact: emulator
+            .endpoint_url()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok()),
+        metrics: (!args.no_controller)
+            .then_some(metrics.port())
+            .or(remembered.metrics),
+    };
+    remembered.save(&dir)?;
     emulator.create("airlock", &["pypi-approved", "npm-approved"])?;
     let client = client_for(&started.admin).await?;
     let controller_client = client_for(&started.controller).await?;
@@ -222,6 +275,8 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
         repo.npm_registry_url(),
         emulator.endpoint_url()
     );
+    // For `airlock dev env` in another terminal.
+    write_private(&dir.join("env"), lines.as_bytes())?;
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(lines.as_bytes()).and_then(|()| out.flush()) {
         eprintln!(
@@ -250,6 +305,14 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
         .settings(&args.upstream.advisories, dir.join("advisories"));
     if !args.no_controller {
         eprintln!("airlock dev: {}", advisory_summary(&args, feed.as_ref()));
+        eprintln!(
+            "airlock dev: the controller's metrics on http://{metrics}/metrics; `airlock dev env{}` prints the environment again",
+            if args.data_dir.is_some() {
+                format!(" --data-dir {}", dir.display())
+            } else {
+                String::new()
+            }
+        );
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let controller = if args.no_controller {
@@ -267,7 +330,7 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
                 emulator_credentials: true,
             },
             default_resync: std::time::Duration::from_secs(300),
-            metrics_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            metrics_addr: metrics,
             identity: format!("airlock-dev-{}", std::process::id()),
             lease: Some(crate::controller::LeaseSettings {
                 namespace: CONTROLLER_NAMESPACE.into(),
