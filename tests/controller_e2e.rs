@@ -383,6 +383,7 @@ async fn deletion_applies_the_policy_and_a_new_advisory_quarantines() {
     let (reg, dev) = start("delete", &["--advisories", &adv]).await;
     fixture_wheel(&reg, "tidy-lib", "1.0.0");
     fixture_wheel(&reg, "later-bad", "3.1.0");
+    fixture_wheel(&reg, "kept-lib", "2.0.0");
     tokio::task::spawn_blocking(move || {
         // Two requests for the same version: deleting one leaves the files to the other.
         dev.apply(&request("tidy-lib", "pypi", "tidy-lib", "1.0.0", "local"));
@@ -429,6 +430,39 @@ async fn deletion_applies_the_policy_and_a_new_advisory_quarantines() {
         let (_, body) = http_get(&format!("{}later-bad/", dev.var("PIP_INDEX_URL")));
         assert!(!body.contains("later_bad-3.1.0"), "unlisted on quarantine: {body}");
         assert!(dev.event_reasons("team-a", "later-bad").iter().any(|r| r == "Quarantined"));
+
+        // Kept under Retain after its request is deleted, a version is still re-checked: a new
+        // advisory quarantines (and here unlists) it, reported on its PackageRepository.
+        dev.apply("apiVersion: airlock.dev/v1alpha1\nkind: PackageRepository\nmetadata: {name: kept}\nspec:\n  builtin: {}\n  policyRef: e2e\n  allowedNamespaces: [team-a]\n  deletionPolicy: Retain\n  unlistOnQuarantine: true\n");
+        dev.apply(&request("kept-lib", "pypi", "kept-lib", "2.0.0", "kept"));
+        dev.wait_phase("team-a", "kept-lib", "Published");
+        let out = dev.kubectl(&["delete", "pkgreq", "kept-lib", "-n", "team-a", "--timeout=30s"], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let index = format!("{}kept-lib/", dev.var("PIP_INDEX_URL"));
+        let (_, body) = http_get(&index);
+        assert!(body.contains("kept_lib-2.0.0-py3-none-any.whl"), "Retain keeps it: {body}");
+        let record = json!({
+            "schema_version": "1.6.0", "id": "MAL-2026-4343", "modified": "2026-11-02T00:00:00Z",
+            "summary": "Malicious code in kept-lib (PyPI)",
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "kept-lib"}, "versions": ["2.0.0"]}],
+        });
+        let tmp_file = advisories.join(".MAL-2026-4343.json.tmp");
+        std::fs::write(&tmp_file, record.to_string()).expect("write");
+        std::fs::rename(&tmp_file, advisories.join("MAL-2026-4343.json")).expect("rename");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, body) = http_get(&index);
+            if !body.contains("kept_lib-2.0.0-py3-none-any.whl") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "still listed after a minute: {body}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        assert!(
+            dev.event_reasons("default", "kept").iter().any(|r| r == "Quarantined"),
+            "{:?}",
+            dev.event_reasons("default", "kept")
+        );
     })
     .await
     .expect("join");

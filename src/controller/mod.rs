@@ -9,6 +9,7 @@
 pub mod advisories;
 pub mod error;
 pub mod fairness;
+pub mod holdings;
 pub mod kstatus;
 pub mod leader;
 pub mod metrics;
@@ -387,6 +388,7 @@ async fn run_controllers(
         let fresh = ctx.clone();
         let stop_fresh = stop.clone();
         tokio::spawn(async move { fresh.advisories.keep_fresh(stop_fresh).await });
+        tokio::spawn(holdings::keep_checked(ctx.clone(), stop.clone()));
     } else {
         tracing::warn!(
             "no advisory data configured (--advisories-url off and no --advisories): known vulnerabilities are not checked, and policies that require the data hold every package for review"

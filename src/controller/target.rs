@@ -85,7 +85,7 @@ impl Targets {
         p
     }
 
-    fn builtin(&self, repo: &str) -> Result<&Builtin, TargetError> {
+    pub fn builtin(&self, repo: &str) -> Result<&Builtin, TargetError> {
         self.builtin.as_ref().ok_or_else(|| TargetError {
             message: format!(
                 "PackageRepository {repo} is built-in, but this controller runs without the built-in repository; start it with --builtin-dir"

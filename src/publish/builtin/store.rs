@@ -491,6 +491,52 @@ impl Store {
         names
     }
 
+    /// Every version a client can install now (listed, not archived): `(ecosystem, name,
+    /// version)`, names as the index keeps them.
+    pub fn listed_versions(&self) -> Vec<(crate::api::package_request::Ecosystem, String, String)> {
+        use crate::api::package_request::Ecosystem;
+        let mut out = Vec::new();
+        for project in self.pypi_projects() {
+            if let Ok(Some(p)) = self.pypi_project(&project) {
+                let mut versions: Vec<String> = p
+                    .files
+                    .iter()
+                    .filter(|f| !f.unlisted && !f.archived)
+                    .map(|f| f.version.clone())
+                    .collect();
+                versions.sort();
+                versions.dedup();
+                out.extend(
+                    versions
+                        .into_iter()
+                        .map(|v| (Ecosystem::Pypi, p.name.clone(), v)),
+                );
+            }
+        }
+        let npm: Vec<String> = std::fs::read_dir(self.root.join("index/npm"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(|n| n.replace("%2f", "/"))
+            })
+            .collect();
+        for name in npm {
+            if let Ok(Some(p)) = self.npm_package(&name) {
+                out.extend(
+                    p.versions
+                        .iter()
+                        .filter(|(_, v)| !v.unlisted && !v.archived)
+                        .map(|(v, _)| (Ecosystem::Npm, p.name.clone(), v.clone())),
+                );
+            }
+        }
+        out
+    }
+
     pub fn npm_package(&self, name: &str) -> Result<Option<NpmPackage>, StoreError> {
         if name.contains("..") || name.contains('\\') || name.matches('/').count() > 1 {
             return Ok(None);

@@ -1,0 +1,177 @@
+//! What a built-in repository holds that no live request stands for — versions published under
+//! `Retain` whose requests were deleted — re-checked against the advisory data whenever it
+//! changes (and once after start, so a restart on the same data re-checks too). A version a
+//! built-in repository's policy would now deny is quarantined: unlisted when a denying repository
+//! sets `unlistOnQuarantine`, and reported (a `Quarantined` event) on each denying
+//! PackageRepository either way. Every built-in PackageRepository is a view of the one store the
+//! controller serves, so the strictest of them acts. A version that still has a request is that
+//! request's to re-check (`package_request::recheck`), not this one's.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ListParams};
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use tokio::sync::watch;
+
+use super::Context;
+use crate::api::PackageRequest;
+use crate::api::package_repository::DeletionPolicy;
+use crate::api::package_request::Ecosystem;
+use crate::pipeline::package::normalize_pypi_name;
+use crate::scan::decide::{self, Verdict};
+
+type Key = (Ecosystem, String, String);
+
+fn key(ecosystem: Ecosystem, name: &str, version: &str) -> Key {
+    let name = match ecosystem {
+        Ecosystem::Pypi => normalize_pypi_name(name),
+        Ecosystem::Npm => name.to_string(),
+    };
+    (ecosystem, name, version.to_string())
+}
+
+/// Re-checks the holdings on every change of the advisory data, until `stop`.
+pub async fn keep_checked(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
+    let mut changes = ctx.advisories.subscribe();
+    // Versions already reported and left installable (no `unlistOnQuarantine`): said once.
+    let mut reported: HashSet<(String, Key)> = HashSet::new();
+    loop {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let _ = ctx.repositories.wait_until_ready().await;
+            let _ = ctx.policies.wait_until_ready().await;
+        })
+        .await;
+        if let Err(e) = check_once(&ctx, &mut reported).await {
+            tracing::warn!(error = %e, "re-checking what the built-in repositories hold failed; trying again on the next advisory change");
+        }
+        tokio::select! {
+            r = changes.changed() => if r.is_err() { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+async fn check_once(ctx: &Context, reported: &mut HashSet<(String, Key)>) -> Result<(), String> {
+    // Every built-in PackageRepository is a view of the one store the controller serves, so a
+    // version is held when a live request in any of them names it, and judged by each of their
+    // policies: each that denies it is told, and the strictest action among them is taken.
+    let repos: Vec<_> = ctx
+        .repositories
+        .state()
+        .into_iter()
+        .filter(|r| r.spec.builtin.is_some())
+        .collect();
+    let Some(first) = repos.first() else {
+        return Ok(());
+    };
+    let Ok(builtin) = ctx.targets.builtin(&first.name_any()) else {
+        return Ok(());
+    };
+    let db = ctx.advisories.current().await;
+    let names: HashSet<String> = repos.iter().map(|r| r.name_any()).collect();
+    let requests = Api::<PackageRequest>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let held: HashSet<Key> = requests
+        .items
+        .iter()
+        .filter(|r| r.metadata.deletion_timestamp.is_none())
+        .filter(|r| names.contains(&r.spec.repository_ref))
+        .map(|r| key(r.spec.ecosystem, &r.spec.name, &r.spec.version))
+        .collect();
+    let store = builtin.store.clone();
+    let listed = tokio::task::spawn_blocking(move || store.listed_versions())
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = Timestamp::now();
+    for (ecosystem, name, version) in listed {
+        let k = key(ecosystem, &name, &version);
+        if held.contains(&k) || !db.covers(ecosystem) {
+            continue;
+        }
+        let findings: Vec<_> = db
+            .matches(ecosystem, &name, &version)
+            .iter()
+            .map(decide::advisory_finding)
+            .collect();
+        if findings.is_empty() {
+            continue;
+        }
+        let denying: Vec<_> = repos
+            .iter()
+            .filter_map(|repo| {
+                let policy = ctx.policies.get(&ObjectRef::new(&repo.spec.policy_ref))?;
+                let verdict = decide::decide(&findings, &policy.spec, ecosystem, &name, now);
+                (verdict.verdict == Verdict::Denied).then(|| (repo.clone(), policy, verdict))
+            })
+            .collect();
+        if denying.is_empty() {
+            continue;
+        }
+        // One store: the strictest of the denying repositories acts, and each is told.
+        let unlisting = denying.iter().find(|(r, _, _)| r.spec.unlist_on_quarantine);
+        let outcome = match unlisting {
+            Some((repo, _, _)) => match ctx
+                .targets
+                .withdraw(repo, ecosystem, &name, &version, DeletionPolicy::Unlist)
+                .await
+            {
+                Ok(done) => done,
+                Err(e) => {
+                    tracing::warn!(error = %e, package = %name, version = %version, "could not unlist a quarantined version");
+                    continue;
+                }
+            },
+            None => "still installable (set spec.unlistOnQuarantine to unlist)".to_string(),
+        };
+        for (repo, policy, verdict) in &denying {
+            let repo_name = repo.name_any();
+            if unlisting.is_none() && !reported.insert((repo_name.clone(), k.clone())) {
+                continue;
+            }
+            let ids: Vec<String> = verdict
+                .deciding
+                .iter()
+                .take(5)
+                .map(|f| format!("{} ({:?})", f.rule, f.severity))
+                .collect();
+            let message = format!(
+                "{name} {version}, kept in the built-in repository after its request was deleted, is now denied by {repo_name}'s policy {}: {}; {outcome}",
+                policy.name_any(),
+                ids.join(", ")
+            );
+            super::record(
+                ctx,
+                &repo.object_ref(&()),
+                EventType::Warning,
+                "Quarantined",
+                "Rescan",
+                message,
+            )
+            .await;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pypi_names_are_compared_in_normal_form() {
+        assert_eq!(
+            key(Ecosystem::Pypi, "Demo_Pkg", "1.0"),
+            key(Ecosystem::Pypi, "demo-pkg", "1.0")
+        );
+        assert_ne!(
+            key(Ecosystem::Npm, "Demo", "1.0"),
+            key(Ecosystem::Npm, "demo", "1.0")
+        );
+    }
+}
