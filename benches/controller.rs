@@ -66,8 +66,11 @@ async fn main() {
         format!("{}/npm/", reg.base()),
     );
     let conc = concurrency.clone();
+    // Advisory data as the controller gets it by default: exports it downloads (here, from the
+    // fixture registry); without it every package would wait for review.
+    let feed = reg.serve_osv_exports(&[common::registry::npm_placeholder_record()]);
     let (dev, mut controller) = tokio::task::spawn_blocking(move || {
-        let dev = Dev::start("bench-controller", &["--no-controller", "--pypi-index", &pypi, "--npm-registry", &npm]);
+        let dev = Dev::start("bench-controller", &["--no-controller", "--pypi-index", &pypi, "--npm-registry", &npm, "--advisories-url", &feed]);
         dev.apply("apiVersion: airlock.dev/v1alpha1\nkind: ScanPolicy\nmetadata: {name: bench}\nspec: {approvalMode: Automatic, licenses: {allow: [MIT]}}\n---\napiVersion: airlock.dev/v1alpha1\nkind: PackageRepository\nmetadata: {name: bench}\nspec: {builtin: {}, policyRef: bench, allowedNamespaces: [\"*\"]}\n");
         let controller = dev.controller("bench", &["--metrics-addr", "127.0.0.1:0", "--concurrency", &conc, "--no-leader-election"], &[("RUST_LOG", "warn")]);
         (dev, controller)

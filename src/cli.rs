@@ -475,21 +475,38 @@ fn approval(name: &str, namespace: Option<String>, reason: &str, approve: bool) 
 
 /// Logs to standard error: JSON for the controller (with the request's namespace and name on
 /// every line of a reconcile), text for humans at a terminal.
+/// Whether an event would print wire data: the AWS SDK and the HTTP stack log whole requests
+/// and responses at TRACE (signed headers, session tokens, a CodeArtifact authorization token in
+/// a response body), which no `RUST_LOG` may turn on.
+pub fn prints_wire_data(target: &str, level: tracing::Level) -> bool {
+    level == tracing::Level::TRACE
+        && ["aws_", "hyper", "h2"]
+            .iter()
+            .any(|prefix| target.starts_with(prefix))
+}
+
 pub fn init_logging(json: bool) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder
+    let no_wire =
+        tracing_subscriber::filter::filter_fn(|m| !prints_wire_data(m.target(), *m.level()));
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let layer = if json {
+        layer
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .try_init()
+            .boxed()
     } else {
-        builder.compact().try_init()
+        layer.compact().boxed()
     };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(layer.with_filter(no_wire))
+        .try_init();
 }
 
 /// This replica's identity when the pod name is not given.
@@ -519,10 +536,20 @@ fn controller(args: ControllerCommand) -> ExitCode {
         );
         let mut builtin_url = args.builtin_url.clone();
         if let Some(addr) = args.builtin_addr {
-            let server =
-                crate::publish::builtin::server::RepositoryServer::start(addr, store.clone())
-                    .await
-                    .map_err(|e| format!("cannot serve the built-in repository on {addr}: {e}"))?;
+            // The URLs the index writes name the repository as its clients reach it, never as
+            // a request's Host header claims.
+            if addr.ip().is_unspecified() && builtin_url.is_none() {
+                return Err(format!(
+                    "--builtin-addr {addr} listens on every interface: give --builtin-url, the URL clients reach it at (e.g. http://airlock.airlock-system.svc:8081), for the URLs its index writes"
+                ));
+            }
+            let server = crate::publish::builtin::server::RepositoryServer::start_at(
+                addr,
+                store.clone(),
+                builtin_url.clone(),
+            )
+            .await
+            .map_err(|e| format!("cannot serve the built-in repository on {addr}: {e}"))?;
             tracing::info!(addr = %server.addr, "serving the built-in repository");
             builtin_url.get_or_insert_with(|| format!("http://{}", server.addr));
         }

@@ -235,6 +235,29 @@ async fn npm_installs_scoped_and_plain_packages_from_the_built_in_registry() {
         lock.contains("sha512-"),
         "npm recorded the integrity it verified"
     );
+
+    // The tarball URLs name the server as configured, whatever Host a client sends: a request
+    // that claims to be for another host cannot make the index point anywhere else.
+    let addr = server.addr;
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        write!(
+            s,
+            "GET /npm/tiny-pad HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        out
+    })
+    .await
+    .expect("join");
+    assert!(
+        answer.contains(&format!("http://{addr}/npm/tiny-pad/-/")),
+        "{answer}"
+    );
+    assert!(!answer.contains("evil.example"), "{answer}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

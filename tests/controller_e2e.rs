@@ -73,6 +73,10 @@ fn fixture_npm(reg: &FixtureRegistry, name: &str, version: &str, license: &str) 
 }
 
 async fn start(name: &str, extra: &[&str]) -> (FixtureRegistry, Dev) {
+    start_logging(name, extra, "info,kube=warn").await
+}
+
+async fn start_logging(name: &str, extra: &[&str], rust_log: &str) -> (FixtureRegistry, Dev) {
     let reg = FixtureRegistry::start().await;
     let (pypi, npm) = (
         format!("{}/simple/", reg.base()),
@@ -89,10 +93,11 @@ async fn start(name: &str, extra: &[&str]) -> (FixtureRegistry, Dev) {
         extra.extend(["--advisories-url".to_string(), feed]);
     }
     let name = format!("e2e-{name}");
+    let rust_log = rust_log.to_string();
     let dev = tokio::task::spawn_blocking(move || {
         let mut args = vec!["--pypi-index", &pypi, "--npm-registry", &npm];
         args.extend(extra.iter().map(String::as_str));
-        let dev = Dev::start(&name, &args);
+        let dev = Dev::start_logging(&name, &args, &rust_log);
         dev.apply(POLICY_AND_REPOSITORIES);
         dev
     })
@@ -702,6 +707,45 @@ async fn without_advisory_data_requests_wait_and_are_decided_when_it_arrives() {
             .unwrap_or("")
             .to_string();
         assert!(msg.contains("PYSEC-2024-25"), "{msg}");
+    })
+    .await
+    .expect("join");
+}
+
+/// The CodeArtifact token the controller obtains never reaches its log, even with the AWS SDK's
+/// and the HTTP stack's TRACE turned on (they print whole responses there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_codeartifact_token_stays_out_of_the_log_at_trace() {
+    let (reg, dev) = start_logging(
+        "token-trace",
+        &[],
+        "info,kube=warn,aws_smithy_runtime=trace,aws_smithy_runtime_api=trace,aws_sigv4=trace,aws_smithy_http_client=trace,hyper=trace,hyper_util=trace",
+    )
+    .await;
+    fixture_wheel(&reg, "tidy-lib", "1.0.0");
+    tokio::task::spawn_blocking(move || {
+        dev.apply(&request(
+            "into-ca",
+            "pypi",
+            "tidy-lib",
+            "1.0.0",
+            "pypi-approved",
+        ));
+        dev.wait_phase("team-a", "into-ca", "Published");
+        let log = std::fs::read_to_string(dev.dir.join("dev.log")).expect("the whole log");
+        assert!(
+            log.contains("aws_smithy_runtime"),
+            "the SDK's targets are enabled: the filter, not RUST_LOG, keeps TRACE out"
+        );
+        // The emulator's tokens all begin so.
+        assert!(
+            !log.contains("eyJ2ZXIiOjEsImlzdSI6"),
+            "a CodeArtifact token in the log"
+        );
+        assert!(
+            !log.contains("x-amz-security-token"),
+            "signed headers in the log"
+        );
     })
     .await
     .expect("join");

@@ -160,3 +160,40 @@ fn iam_policy_is_valid_json_with_no_wildcard_actions() {
         }
     }
 }
+
+/// Ingress only from what needs it: the documented labels for Prometheus (8080) and for the
+/// clients of the built-in repository (8081); no rule admits everyone.
+#[test]
+fn ingress_is_limited_to_the_documented_clients() {
+    let docs = render();
+    let policy = find(&docs, "NetworkPolicy", "airlock-controller");
+    let rules = policy["spec"]["ingress"].as_array().expect("ingress rules");
+    let mut admitted = Vec::new();
+    for rule in rules {
+        let from = rule["from"]
+            .as_array()
+            .expect("every rule names who it admits");
+        assert!(
+            !from.is_empty(),
+            "a rule without `from` admits everyone: {rule}"
+        );
+        for peer in from {
+            let labels = peer["podSelector"]["matchLabels"]
+                .as_object()
+                .expect("peers are selected by pod labels");
+            for port in rule["ports"].as_array().expect("ports") {
+                for (k, v) in labels {
+                    admitted.push(format!("{}:{k}={}", port["port"], v.as_str().unwrap_or("")));
+                }
+            }
+        }
+    }
+    admitted.sort();
+    assert_eq!(
+        admitted,
+        [
+            "8080:airlock.dev/scrape-metrics=true",
+            "8081:airlock.dev/package-client=true"
+        ]
+    );
+}

@@ -18,7 +18,14 @@ impl Dev {
             std::env::temp_dir().join(format!("airlock-dev-test-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut child = Command::new(env!("CARGO_BIN_EXE_airlock"))
-            .args(["dev", "--port", "0", "--data-dir"])
+            .args([
+                "dev",
+                "--port",
+                "0",
+                "--advisories-url",
+                "off",
+                "--data-dir",
+            ])
             .arg(&dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -538,4 +545,98 @@ fn a_restart_keeps_the_ports_and_dev_env_prints_them() {
         .expect("airlock dev env");
     assert_eq!(missing.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no airlock dev has run"));
+}
+
+/// One raw HTTP/1.1 request to the dev API server: the status code and body.
+fn raw(
+    dev: &Dev,
+    method: &str,
+    path: &str,
+    host: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, String) {
+    use std::io::Write;
+    let config = std::fs::read_to_string(&dev.kubeconfig).expect("kubeconfig");
+    let server = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: http://"))
+        .expect("server line")
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&server).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    let code = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, answer)
+}
+
+/// A web page can reach 127.0.0.1 too: it may send a "simple" cross-origin POST (text/plain)
+/// or rebind its own name to 127.0.0.1. Neither gets anything done.
+#[test]
+fn a_web_page_cannot_drive_the_dev_server() {
+    let dev = Dev::start("web-page");
+    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"from-a-page"}}"#;
+    let (code, body) = raw(
+        &dev,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "127.0.0.1",
+        "text/plain",
+        cm,
+    );
+    assert_eq!(code, 415, "{body}");
+    assert!(
+        body.contains("accepted media types include: application/json, application/yaml"),
+        "{body}"
+    );
+    let (code, body) = raw(
+        &dev,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "evil.example:7443",
+        "application/json",
+        cm,
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains("only requests addressed to localhost"),
+        "{body}"
+    );
+    assert!(
+        dev.kubectl(&["get", "configmap", "from-a-page", "-n", "default"])
+            .status
+            .code()
+            != Some(0)
+    );
+    // What kube-apiserver accepts still works: JSON, and YAML.
+    let (code, body) = raw(
+        &dev,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "localhost",
+        "application/yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: from-yaml}\ndata: {a: b}\n",
+    );
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = raw(
+        &dev,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "[::1]:1",
+        "application/json",
+        cm,
+    );
+    assert_eq!(code, 201, "{body}");
 }

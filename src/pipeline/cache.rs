@@ -17,6 +17,22 @@ pub struct Cache {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// Directory syncs made on this thread, for the tests that check each rename is made durable.
+    pub static DIR_SYNCS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Makes the entries of the directory holding `path` durable: a rename into it (or a removal)
+/// survives a power loss only once the directory itself is synced, not just the file.
+pub fn sync_parent(path: &Path) -> io::Result<()> {
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    std::fs::File::open(dir)?.sync_all()?;
+    DIR_SYNCS.with(|n| n.set(n.get() + 1));
+    Ok(())
+}
+
 fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -81,6 +97,7 @@ impl Cache {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::rename(tmp, &dest)?;
+        sync_parent(&dest)?;
         if let Some(sha512) = sha512.filter(|s| is_hex(s, 128)) {
             let alias = self.path_for("sha512", sha512);
             if let Some(dir) = alias.parent() {
@@ -88,7 +105,9 @@ impl Cache {
             }
             let tmp_alias = self.temp_path();
             std::fs::write(&tmp_alias, sha256)?;
-            std::fs::rename(&tmp_alias, alias)?;
+            std::fs::File::open(&tmp_alias)?.sync_all()?;
+            std::fs::rename(&tmp_alias, &alias)?;
+            sync_parent(&alias)?;
         }
         Ok(dest)
     }

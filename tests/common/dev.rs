@@ -33,15 +33,20 @@ pub struct Dev {
 impl Dev {
     /// Starts `airlock dev` with `args` (upstreams, `--no-controller`, …) and reads its exports.
     pub fn start(name: &str, args: &[&str]) -> Dev {
-        Self::start_on(name, args, false)
+        Self::start_on(name, args, false, "info,kube=warn")
     }
 
     /// [`Dev::start`] on the embedded API server, whatever `KUBEBUILDER_ASSETS` says.
     pub fn start_embedded(name: &str, args: &[&str]) -> Dev {
-        Self::start_on(name, args, true)
+        Self::start_on(name, args, true, "info,kube=warn")
     }
 
-    fn start_on(name: &str, args: &[&str], embedded: bool) -> Dev {
+    /// [`Dev::start`] logging with `rust_log` (`RUST_LOG`) instead of the tests' default.
+    pub fn start_logging(name: &str, args: &[&str], rust_log: &str) -> Dev {
+        Self::start_on(name, args, false, rust_log)
+    }
+
+    fn start_on(name: &str, args: &[&str], embedded: bool, rust_log: &str) -> Dev {
         let dir = tmp(name);
         let mut command = Command::new(airlock_bin());
         if embedded {
@@ -60,7 +65,7 @@ impl Dev {
             .args(["dev", "--port", "0", "--data-dir"])
             .arg(&dir)
             .args(args)
-            .env("RUST_LOG", "info,kube=warn")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("dev.log")).expect("log"))
             .spawn()

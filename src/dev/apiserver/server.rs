@@ -96,6 +96,16 @@ async fn handle(
     addr: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or("?"));
+    if !loopback_host(host) {
+        return Ok(error_response(&ApiError::forbidden(format!(
+            "airlock dev answers only requests addressed to localhost or a loopback address, not Host {:?}",
+            host.unwrap_or("")
+        ))));
+    }
     let path = req.uri().path().to_string();
     let segs: Vec<String> = path
         .trim_matches('/')
@@ -265,16 +275,49 @@ fn parse_json(bytes: &Bytes) -> Result<Value, ApiError> {
 }
 
 /// A created or replaced object, in JSON or (built-in kinds, as kubectl sends them) protobuf.
+/// The media types kube-apiserver takes for an object. Anything else (`text/plain`, a form) is
+/// refused as it refuses it — which is also what keeps a web page's simple cross-origin `POST`
+/// from creating objects here.
+const OBJECT_MEDIA_TYPES: &str =
+    "application/json, application/yaml, application/vnd.kubernetes.protobuf";
+
 fn parse_object(rt: &ResourceType, content_type: &str, bytes: &Bytes) -> Result<Value, ApiError> {
-    match content_type.split(';').next().unwrap_or("").trim() {
+    match content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
         super::protobuf::CONTENT_TYPE if rt.schema.is_none() => {
             super::protobuf::decode(&rt.kind, bytes)
         }
         super::protobuf::CONTENT_TYPE => Err(ApiError::unknown_format(
             "application/json, application/yaml",
         )),
-        _ => parse_json(bytes),
+        "application/json" => parse_json(bytes),
+        "application/yaml" => serde_saphyr::from_slice::<Value>(bytes)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}"))),
+        _ => Err(ApiError::unknown_format(OBJECT_MEDIA_TYPES)),
     }
+}
+
+/// Whether a request was addressed to this machine by name (`localhost`) or loopback address.
+/// Anything else is a page's DNS name rebound to 127.0.0.1: a browser would otherwise let that
+/// page talk to this server as if it were its own origin.
+fn loopback_host(host: Option<&str>) -> bool {
+    let Some(host) = host else {
+        return true;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn resource(
@@ -507,6 +550,19 @@ fn apply_patch(
         _ => {
             let cur = current.ok_or_else(|| ApiError::not_found(&rt.qualified(), name))?;
             let p = parse_json(body)?;
+            // A pointer deeper than an object may be builds one level deeper per op.
+            let too_deep = p.as_array().into_iter().flatten().any(|op| {
+                ["path", "from"].iter().any(|k| {
+                    op[*k]
+                        .as_str()
+                        .is_some_and(|path| path.matches('/').count() > MAX_DEPTH)
+                })
+            });
+            if too_deep {
+                return Err(ApiError::invalid(format!(
+                    "a JSON Patch path deeper than {MAX_DEPTH} levels; no Kubernetes object needs that"
+                )));
+            }
             let mut out = cur.clone();
             match kind {
                 "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
@@ -524,9 +580,36 @@ fn apply_patch(
                 })?,
                 other => return Err(ApiError::unsupported_media_type(other)),
             }
+            // One JSON Patch op at a time can build what no single body may hold: a document
+            // deeper than the parser allows, which every later walk of it (validation, managed
+            // fields, serialising, dropping) would recurse through until the stack ran out.
+            if deeper_than(&out, MAX_DEPTH) {
+                return Err(ApiError::invalid(format!(
+                    "the patched object nests deeper than {MAX_DEPTH} levels; no Kubernetes object needs that"
+                )));
+            }
             Ok(out)
         }
     }
+}
+
+/// The deepest nesting an object may have (serde_json's own parsing limit is 128).
+const MAX_DEPTH: usize = 100;
+
+/// Whether `v` nests deeper than `max` arrays and objects, found without recursing.
+fn deeper_than(v: &Value, max: usize) -> bool {
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        if depth > max {
+            return true;
+        }
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|x| (x, depth + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|x| (x, depth + 1))),
+            _ => {}
+        }
+    }
+    false
 }
 
 fn watch(
@@ -649,4 +732,55 @@ fn watch(
         header::HeaderValue::from_static("application/json"),
     );
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_names_are_served() {
+        for ok in [
+            None,
+            Some("localhost"),
+            Some("LOCALHOST:7443"),
+            Some("127.0.0.1"),
+            Some("127.0.0.1:7443"),
+            Some("[::1]:7443"),
+            Some("[::1]"),
+        ] {
+            assert!(loopback_host(ok), "{ok:?}");
+        }
+        for bad in [
+            Some("evil.example"),
+            Some("evil.example:7443"),
+            Some("localhost.evil.example"),
+            Some("10.0.0.1:7443"),
+            Some("?"),
+        ] {
+            assert!(!loopback_host(bad), "{bad:?}");
+        }
+    }
+
+    /// A document built one JSON Patch op at a time, 4 000 levels deep, is refused without
+    /// recursing through it.
+    #[test]
+    fn depth_is_measured_without_recursion() {
+        let mut deep = json!(1);
+        for _ in 0..4000 {
+            // Built by moving, not with json! (which would copy it recursively).
+            let mut level = serde_json::Map::new();
+            level.insert("a".into(), deep);
+            deep = Value::Object(level);
+        }
+        assert!(deeper_than(&deep, MAX_DEPTH));
+        assert!(!deeper_than(&json!({"a": {"b": [1, {"c": 2}]}}), MAX_DEPTH));
+        // Dropped on a thread with room for it: serde_json's drop recurses.
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(move || drop(deep))
+            .expect("thread")
+            .join()
+            .expect("drop");
+    }
 }

@@ -28,13 +28,30 @@ pub struct RepositoryServer {
 }
 
 impl RepositoryServer {
+    /// Serves on `addr`, naming itself `http://ADDR` in the URLs it writes (redirects, npm
+    /// tarballs).
     pub async fn start(addr: SocketAddr, store: Arc<Store>) -> std::io::Result<RepositoryServer> {
+        Self::start_at(addr, store, None).await
+    }
+
+    /// Serves on `addr`, naming itself `base` (the URL clients reach it at, e.g. its Service) in
+    /// the URLs it writes; never the request's `Host`, which the client chooses.
+    pub async fn start_at(
+        addr: SocketAddr,
+        store: Arc<Store>,
+        base: Option<String>,
+    ) -> std::io::Result<RepositoryServer> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let base: Arc<str> = base
+            .map(|b| b.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .into();
         let served = store.clone();
         crate::serve::spawn(listener, move |req| {
             let store = served.clone();
-            async move { Ok::<_, Infallible>(handle(&store, req).await) }
+            let base = base.clone();
+            async move { Ok::<_, Infallible>(handle(&store, req, &base).await) }
         });
         Ok(RepositoryServer { addr, store })
     }
@@ -56,6 +73,16 @@ fn typed(content_type: &'static str, body: Vec<u8>) -> Response<Body> {
     crate::serve::respond(StatusCode::OK, content_type, body)
 }
 
+/// A storage failure: the detail (with the data directory's paths) goes to the log, the
+/// client gets a message that reveals nothing of the server's file system.
+fn internal_error(e: &crate::publish::builtin::store::StoreError) -> Response<Body> {
+    tracing::error!(error = %e, "the built-in repository could not read its index");
+    text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the repository could not read its index; the server's log says why\n",
+    )
+}
+
 fn not_found(what: &str) -> Response<Body> {
     text(
         StatusCode::NOT_FOUND,
@@ -70,20 +97,14 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-async fn handle(store: &Store, req: Request<Incoming>) -> Response<Body> {
+async fn handle(store: &Store, req: Request<Incoming>, base: &str) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(
             StatusCode::METHOD_NOT_ALLOWED,
             "this repository is read-only over HTTP; airlock publishes into it\n",
         );
     }
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost")
-        .to_string();
-    read(store, &req, req.uri().path(), &format!("http://{host}")).await
+    read(store, &req, req.uri().path(), base).await
 }
 
 /// Answers a read of `path` (`/simple/…`, `/files/…`, `/npm/…`) for a repository served under
@@ -112,7 +133,7 @@ pub async fn read<B>(store: &Store, req: &Request<B>, path: &str, base: &str) ->
         return match store.pypi_project(&normalized) {
             Ok(Some(p)) if p.files.iter().any(|f| !f.unlisted) => simple_project(&p, wants_json),
             Ok(_) => not_found(&format!("project {normalized:?}")),
-            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => internal_error(&e),
         };
     }
     if let Some(rest) = path.strip_prefix("/files/") {
@@ -138,7 +159,7 @@ pub async fn read<B>(store: &Store, req: &Request<B>, path: &str, base: &str) ->
                     None => not_found(&format!("tarball {tarball:?}")),
                 },
                 Ok(None) => not_found(&format!("package {name:?}")),
-                Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+                Err(e) => internal_error(&e),
             };
         }
         return match store.npm_package(&decoded) {
@@ -151,7 +172,7 @@ pub async fn read<B>(store: &Store, req: &Request<B>, path: &str, base: &str) ->
                 *r.status_mut() = StatusCode::NOT_FOUND;
                 r
             }
-            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => internal_error(&e),
         };
     }
     not_found(&path)

@@ -195,7 +195,8 @@ impl Store {
             let mut f = std::fs::File::create(&tmp)?;
             std::io::Write::write_all(&mut f, &bytes)?;
             f.sync_all()?;
-            std::fs::rename(&tmp, path)
+            std::fs::rename(&tmp, path)?;
+            crate::pipeline::cache::sync_parent(path)
         };
         write().map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
@@ -465,7 +466,9 @@ impl Store {
                 other => other,
             }
         };
-        result.map_err(io(&marker))
+        result
+            .and_then(|()| crate::pipeline::cache::sync_parent(&marker))
+            .map_err(io(&marker))
     }
 
     pub fn pypi_project(&self, normalized: &str) -> Result<Option<PypiProject>, StoreError> {
@@ -542,5 +545,32 @@ impl Store {
             return Ok(None);
         }
         self.read_doc(&self.npm_doc(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::cache::DIR_SYNCS;
+
+    /// A publish is durable once it returns: each file renamed into place (the blob, its sha512
+    /// alias, the index document) has its directory synced after the rename.
+    #[test]
+    fn every_rename_of_a_publish_is_followed_by_a_directory_sync() {
+        let root = std::env::temp_dir().join(format!("airlock-store-sync-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let store = Store::open(&root).expect("store");
+        let wheel = root.join("demo-1.0-py3-none-any.whl");
+        std::fs::write(&wheel, b"not really a wheel, but bytes to store").expect("write");
+        let before = DIR_SYNCS.with(|n| n.get());
+        store
+            .publish_pypi("demo", "1.0", "demo-1.0-py3-none-any.whl", &wheel, None)
+            .expect("publish");
+        let syncs = DIR_SYNCS.with(|n| n.get()) - before;
+        assert!(
+            syncs >= 3,
+            "{syncs} directory syncs for blob, alias and index"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
