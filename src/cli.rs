@@ -118,9 +118,29 @@ pub struct UpstreamArgs {
         value_delimiter = ','
     )]
     pub advisories: Vec<PathBuf>,
+    /// A download may take this long plus its size at --download-min-rate, retries included
+    /// (then it fails and is retried with back-off, giving its pipeline slot to others).
+    #[arg(long, default_value = "2m", value_parser = go_duration, env = "AIRLOCK_DOWNLOAD_DEADLINE")]
+    pub download_deadline: std::time::Duration,
+    /// The slowest a download may be on average, in KiB/s, for its deadline.
+    #[arg(
+        long,
+        default_value_t = 512,
+        value_name = "KIB_PER_SEC",
+        env = "AIRLOCK_DOWNLOAD_MIN_RATE"
+    )]
+    pub download_min_rate: u64,
 }
 
 impl UpstreamArgs {
+    /// The deadline every download is held to.
+    pub fn deadline(&self) -> crate::pipeline::fetch::Deadline {
+        crate::pipeline::fetch::Deadline {
+            base: self.download_deadline,
+            min_bytes_per_sec: self.download_min_rate.max(1) << 10,
+        }
+    }
+
     pub fn registries(&self) -> crate::pipeline::resolve::Registries {
         crate::pipeline::resolve::Registries {
             pypi_index: self.pypi_index.clone(),
@@ -558,6 +578,7 @@ fn controller(args: ControllerCommand) -> ExitCode {
             registries: args.upstream.registries(),
             allow_hosts: args.upstream.allow_hosts.clone(),
             advisories: args.upstream.advisories.clone(),
+            download_deadline: args.upstream.deadline(),
             advisory_feed: args
                 .feed
                 .settings(&args.upstream.advisories, data.join("advisories")),

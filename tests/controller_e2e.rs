@@ -418,14 +418,7 @@ async fn deletion_applies_the_policy_and_a_new_advisory_quarantines() {
         let r = dev.wait_phase("team-a", "later-bad", "Published");
         let first_scan = r["status"]["lastScanTime"].clone();
         std::thread::sleep(Duration::from_millis(1500));
-        let record = json!({
-            "schema_version": "1.6.0", "id": "MAL-2026-4242", "modified": "2026-11-01T00:00:00Z",
-            "summary": "Malicious code in later-bad (PyPI)",
-            "affected": [{"package": {"ecosystem": "PyPI", "name": "later-bad"}, "versions": ["3.1.0"]}],
-        });
-        let tmp_file = advisories.join(".MAL-2026-4242.json.tmp");
-        std::fs::write(&tmp_file, record.to_string()).expect("write");
-        std::fs::rename(&tmp_file, advisories.join("MAL-2026-4242.json")).expect("rename");
+        malicious_record(&advisories, "MAL-2026-4242", "later-bad", "3.1.0");
         let r = dev.wait_phase("team-a", "later-bad", "Quarantined");
         assert_ne!(r["status"]["lastScanTime"], first_scan);
         assert_eq!(kstatus(&r), "Failed");
@@ -446,23 +439,8 @@ async fn deletion_applies_the_policy_and_a_new_advisory_quarantines() {
         let index = format!("{}kept-lib/", dev.var("PIP_INDEX_URL"));
         let (_, body) = http_get(&index);
         assert!(body.contains("kept_lib-2.0.0-py3-none-any.whl"), "Retain keeps it: {body}");
-        let record = json!({
-            "schema_version": "1.6.0", "id": "MAL-2026-4343", "modified": "2026-11-02T00:00:00Z",
-            "summary": "Malicious code in kept-lib (PyPI)",
-            "affected": [{"package": {"ecosystem": "PyPI", "name": "kept-lib"}, "versions": ["2.0.0"]}],
-        });
-        let tmp_file = advisories.join(".MAL-2026-4343.json.tmp");
-        std::fs::write(&tmp_file, record.to_string()).expect("write");
-        std::fs::rename(&tmp_file, advisories.join("MAL-2026-4343.json")).expect("rename");
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let (_, body) = http_get(&index);
-            if !body.contains("kept_lib-2.0.0-py3-none-any.whl") {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "still listed after a minute: {body}");
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        malicious_record(&advisories, "MAL-2026-4343", "kept-lib", "2.0.0");
+        wait_unlisted(&index, "kept_lib-2.0.0-py3-none-any.whl");
         assert!(
             dev.event_reasons("default", "kept").iter().any(|r| r == "Quarantined"),
             "{:?}",
@@ -745,6 +723,184 @@ async fn the_codeartifact_token_stays_out_of_the_log_at_trace() {
         assert!(
             !log.contains("x-amz-security-token"),
             "signed headers in the log"
+        );
+    })
+    .await
+    .expect("join");
+}
+
+/// What the built-in repository kept after its request was deleted is re-checked after a
+/// restart too: an advisory that arrived while `airlock dev` was stopped quarantines it (the
+/// starter repository `builtin` unlists on quarantine) once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_rechecks_what_the_repository_kept() {
+    let advisories = tmp("e2e-osv-restart");
+    let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/osv/PyPI/PYSEC-2005-1.json");
+    std::fs::copy(&real, advisories.join("PYSEC-2005-1.json")).expect("copy a record");
+    let adv = advisories.to_string_lossy().into_owned();
+    let (reg, mut dev) = start("restart", &["--advisories", &adv]).await;
+    fixture_wheel(&reg, "kept-lib", "2.0.0");
+    tokio::task::spawn_blocking(move || {
+        dev.apply(&request("kept-lib", "pypi", "kept-lib", "2.0.0", "builtin"));
+        dev.wait_phase("team-a", "kept-lib", "Published");
+        delete_request(&dev, "kept-lib");
+        let index = format!("{}kept-lib/", dev.var("PIP_INDEX_URL"));
+        let (_, body) = http_get(&index);
+        assert!(
+            body.contains("kept_lib-2.0.0-py3-none-any.whl"),
+            "Retain keeps it: {body}"
+        );
+        // Stopped; an advisory arrives meanwhile; started again on the same data directory.
+        let before = dev.var("PIP_INDEX_URL").to_string();
+        dev.stop();
+        malicious_record(&advisories, "MAL-2026-4444", "kept-lib", "2.0.0");
+        dev.restart();
+        assert_eq!(
+            dev.var("PIP_INDEX_URL"),
+            before,
+            "the same URL after the restart"
+        );
+        wait_unlisted(&index, "kept_lib-2.0.0-py3-none-any.whl");
+        assert!(
+            dev.event_reasons("default", "builtin")
+                .iter()
+                .any(|r| r == "Quarantined"),
+            "{:?}",
+            dev.event_reasons("default", "builtin")
+        );
+    })
+    .await
+    .expect("join");
+}
+
+/// `kubectl delete pkgreq NAME -n team-a`, which must finish (the finalizer let go).
+fn delete_request(dev: &Dev, name: &str) {
+    let out = dev.kubectl(
+        &["delete", "pkgreq", name, "-n", "team-a", "--timeout=30s"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A MAL record for `name` `version`, renamed into the advisory directory as sync jobs do.
+fn malicious_record(dir: &std::path::Path, id: &str, name: &str, version: &str) {
+    let record = json!({
+        "schema_version": "1.6.0", "id": id, "modified": "2026-11-02T00:00:00Z",
+        "summary": format!("Malicious code in {name} (PyPI)"),
+        "affected": [{"package": {"ecosystem": "PyPI", "name": name}, "versions": [version]}],
+    });
+    let tmp_file = dir.join(format!(".{id}.json.tmp"));
+    std::fs::write(&tmp_file, record.to_string()).expect("write");
+    std::fs::rename(&tmp_file, dir.join(format!("{id}.json"))).expect("rename");
+}
+
+/// Waits (a minute at most) until the PyPI project page at `index` no longer lists `filename`.
+fn wait_unlisted(index: &str, filename: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = http_get(index);
+        if !body.contains(filename) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still listed after a minute: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A registry that trickles bytes cannot hold a pipeline slot past the download's deadline, and
+/// deleting a request does not wait for its download: the download stops, the finalizer runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_download_meets_its_deadline_and_a_delete_stops_it() {
+    let (reg, dev) = start(
+        "trickle",
+        &[
+            "--download-deadline",
+            "15s",
+            "--download-min-rate",
+            "1048576",
+        ],
+    )
+    .await;
+    for name in ["slow-lib", "slow-too"] {
+        let module = name.replace('-', "_");
+        let filename = format!("{module}-1.0.0-py3-none-any.whl");
+        reg.route(
+            &format!("/files/{filename}.metadata"),
+            "text/plain",
+            archives::core_metadata(name, "1.0.0").into_bytes(),
+            Fault::default(),
+        );
+        reg.add_pypi_file(
+            name,
+            &filename,
+            archives::wheel(name, "1.0.0", "X = 1\n"),
+            Fault {
+                trickle: Some(Duration::from_millis(200)),
+                ..Fault::default()
+            },
+            json!({}),
+        );
+    }
+    tokio::task::spawn_blocking(move || {
+        dev.apply(&request("slow-lib", "pypi", "slow-lib", "1.0.0", "local"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let message = loop {
+            let r = dev
+                .get_json(&["pkgreq", "slow-lib", "-n", "team-a"])
+                .expect("request");
+            let m = condition(&r, "Ready")["message"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            if m.contains("by the deadline for its size") {
+                break m;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no deadline after a minute: {r}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        assert!(message.contains("retrying in"), "{message}");
+
+        // Deleting a request whose download is in flight takes far less than the deadline.
+        dev.apply(&request("slow-too", "pypi", "slow-too", "1.0.0", "local"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while dev
+            .get_json(&["pkgreq", "slow-too", "-n", "team-a"])
+            .expect("request")["status"]["phase"]
+            != "Fetching"
+        {
+            assert!(std::time::Instant::now() < deadline, "never fetching");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = dev.kubectl(
+            &[
+                "delete",
+                "pkgreq",
+                "slow-too",
+                "-n",
+                "team-a",
+                "--timeout=8s",
+            ],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "the delete waited for the download: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            dev.get_json(&["pkgreq", "slow-too", "-n", "team-a"])
+                .is_none()
         );
     })
     .await

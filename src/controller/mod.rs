@@ -57,6 +57,8 @@ pub struct Settings {
     pub advisories: Vec<PathBuf>,
     /// osv.dev's exports, downloaded and refreshed by the controller itself.
     pub advisory_feed: Option<AdvisoryFeedSettings>,
+    /// How long one package download may take.
+    pub download_deadline: crate::pipeline::fetch::Deadline,
     /// The download cache.
     pub cache_dir: PathBuf,
     pub aws: AwsSettings,
@@ -118,6 +120,8 @@ pub struct Context {
     pub targets: Targets,
     pub repositories: Store<PackageRepository>,
     pub policies: Store<ScanPolicy>,
+    /// The requests as the watch sees them: how a reconcile in flight learns of a deletion.
+    pub requests: Store<PackageRequest>,
     pub slots: Slots,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
@@ -318,11 +322,12 @@ async fn run_controllers(
     requests_cache: Arc<Mutex<Option<Store<PackageRequest>>>>,
     stop: Shutdown,
 ) -> Result<(), String> {
-    let (resolver, fetcher) = crate::pipeline::intake(
+    let (resolver, mut fetcher) = crate::pipeline::intake(
         settings.registries.clone(),
         &settings.allow_hosts,
         &settings.cache_dir,
     )?;
+    fetcher.deadline = settings.download_deadline;
 
     // Repositories and policies are read from caches, not fetched per reconcile.
     let repos_api = Api::<PackageRepository>::all(client.clone());
@@ -375,6 +380,7 @@ async fn run_controllers(
         targets: Targets::new(builtin, settings.aws.clone()),
         repositories: repositories.clone(),
         policies: policies.clone(),
+        requests: requests.clone(),
         slots: Slots::new(settings.concurrency),
         metrics,
         limits: Limits::default(),

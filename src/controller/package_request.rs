@@ -430,7 +430,11 @@ async fn apply(
             w.event(EventType::Normal, "Accepted", "Accept", note).await;
         }
     }
-    let _slot = ctx.slots.acquire(spec.ecosystem).await;
+    // A deletion does not wait for a download in flight (or for a slot): the work is dropped
+    // and the next reconcile runs the finalizer.
+    let Some(_slot) = unless_deleted(ctx, &w.obj, ctx.slots.acquire(spec.ecosystem)).await else {
+        return Ok(Action::requeue(Duration::from_millis(10)));
+    };
 
     // Fetch: resolve the version's files and download them, verified, into the cache.
     let first_fetch = status.files.is_empty();
@@ -446,7 +450,11 @@ async fn apply(
         name: spec.name.clone(),
         version: spec.version.clone(),
     };
-    let resolved: ResolvedPackage = match ctx.resolver.resolve(&package, &spec.files).await {
+    let resolving = unless_deleted(ctx, &w.obj, ctx.resolver.resolve(&package, &spec.files));
+    let Some(resolved) = resolving.await else {
+        return Ok(Action::requeue(Duration::from_millis(10)));
+    };
+    let resolved: ResolvedPackage = match resolved {
         Ok(r) => r,
         Err(e) => {
             return w
@@ -457,7 +465,11 @@ async fn apply(
     let mut local = Vec::new();
     let mut verified = Vec::new();
     for f in &resolved.files {
-        let fetched = match ctx.fetcher.fetch(f).await {
+        let Some(fetched) = unless_deleted(ctx, &w.obj, ctx.fetcher.fetch(f)).await else {
+            tracing::info!(file = %f.filename, "the request is being deleted: the download stops");
+            return Ok(Action::requeue(Duration::from_millis(10)));
+        };
+        let fetched = match fetched {
             Ok(x) => x,
             Err(e) => {
                 let reason = match e {
@@ -747,6 +759,32 @@ async fn apply(
     w.event(EventType::Normal, "Published", "Publish", message)
         .await;
     Ok(Action::requeue(rescan_interval(&policy)))
+}
+
+/// Runs `work` unless the request is marked for deletion first (as the watch sees it); `None`
+/// then, and `work` is dropped — a download stops where it is.
+async fn unless_deleted<T>(
+    ctx: &Context,
+    req: &PackageRequest,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let key = ObjectRef::from_obj(req);
+    let deleting = async {
+        loop {
+            if ctx
+                .requests
+                .get(&key)
+                .is_some_and(|r| r.metadata.deletion_timestamp.is_some())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    tokio::select! {
+        v = work => Some(v),
+        () = deleting => None,
+    }
 }
 
 fn rescan_interval(policy: &ScanPolicy) -> Duration {

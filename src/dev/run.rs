@@ -323,6 +323,7 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
             registries: args.upstream.registries(),
             allow_hosts: args.upstream.allow_hosts.clone(),
             advisories: args.upstream.advisories.clone(),
+            download_deadline: args.upstream.deadline(),
             advisory_feed: feed,
             cache_dir: dir.join("cache"),
             aws: crate::controller::AwsSettings {

@@ -82,6 +82,33 @@ pub struct Fetcher {
     pub cache: Cache,
     /// No single file may be larger (default 1 GiB; the largest wheels on PyPI are a few hundred MB).
     pub max_file_bytes: u64,
+    /// How long one download may take in all, retries included.
+    pub deadline: Deadline,
+}
+
+/// The time one download may take: `base`, plus the file's size at `min_bytes_per_sec`. The
+/// read timeout alone lets a server that trickles a byte a minute hold a pipeline slot forever.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Deadline {
+    pub base: std::time::Duration,
+    pub min_bytes_per_sec: u64,
+}
+
+impl Default for Deadline {
+    fn default() -> Self {
+        Self {
+            base: std::time::Duration::from_secs(120),
+            min_bytes_per_sec: 512 << 10,
+        }
+    }
+}
+
+impl Deadline {
+    /// For a file of `size` bytes (the registry's word; `unknown` when it gives none).
+    pub fn for_size(&self, size: Option<u64>, unknown: u64) -> std::time::Duration {
+        let bytes = size.unwrap_or(unknown);
+        self.base + std::time::Duration::from_secs(bytes / self.min_bytes_per_sec.max(1))
+    }
 }
 
 struct Hashes {
@@ -96,6 +123,7 @@ impl Fetcher {
             http,
             cache,
             max_file_bytes: 1 << 30,
+            deadline: Deadline::default(),
         }
     }
 
@@ -135,7 +163,18 @@ impl Fetcher {
             });
         }
         let tmp = self.cache.temp_path();
-        let result = self.download(file, &tmp).await;
+        let limit = self.deadline.for_size(file.size, self.max_file_bytes);
+        let result = match tokio::time::timeout(limit, self.download(file, &tmp)).await {
+            Ok(r) => r,
+            Err(_) => Err(FetchError::Http {
+                filename: file.filename.clone(),
+                source: HttpError::Timeout {
+                    url: file.url.to_string(),
+                    what: "the whole download, by the deadline for its size",
+                    secs: limit.as_secs(),
+                },
+            }),
+        };
         let (hashes, size) = match result {
             Ok(v) => v,
             Err(e) => {

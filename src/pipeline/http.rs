@@ -28,6 +28,8 @@ pub struct HttpConfig {
     pub max_backoff: Duration,
     /// A server asking for a longer `Retry-After` than this is not waited for.
     pub max_retry_after: Duration,
+    /// The longest a whole document (an index page, an API answer) may take, retries included.
+    pub document_deadline: Duration,
 }
 
 impl Default for HttpConfig {
@@ -39,6 +41,7 @@ impl Default for HttpConfig {
             base_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(20),
             max_retry_after: Duration::from_secs(60),
+            document_deadline: Duration::from_secs(120),
         }
     }
 }
@@ -357,7 +360,8 @@ impl HttpClient {
         json_body: Option<&Bytes>,
         limit: u64,
     ) -> Result<Bytes, HttpError> {
-        self.retrying(|| async {
+        let deadline = self.config.document_deadline;
+        let read = self.retrying(|| async {
             let resp = self.send(url, accept, json_body, &[]).await?;
             let mut body = resp.into_body();
             let mut out = Vec::new();
@@ -373,8 +377,16 @@ impl HttpClient {
                 out.extend_from_slice(&chunk);
             }
             Ok(Bytes::from(out))
-        })
-        .await
+        });
+        tokio::time::timeout(deadline, read)
+            .await
+            .unwrap_or_else(|_| {
+                Err(HttpError::Timeout {
+                    url: url.to_string(),
+                    what: "the whole document",
+                    secs: deadline.as_secs(),
+                })
+            })
     }
 
     /// Any request with a body (an upload), with retries on connection errors, 5xx and 429; every

@@ -28,6 +28,10 @@ pub struct Dev {
     pub env: HashMap<String, String>,
     /// The upstream flags `airlock dev` was given, for controllers run beside it.
     pub upstream: Vec<String>,
+    /// Everything it was given, to start it again the same way.
+    args: Vec<String>,
+    embedded: bool,
+    rust_log: String,
 }
 
 impl Dev {
@@ -46,28 +50,26 @@ impl Dev {
         Self::start_on(name, args, false, rust_log)
     }
 
-    fn start_on(name: &str, args: &[&str], embedded: bool, rust_log: &str) -> Dev {
-        let dir = tmp(name);
+    /// Runs `airlock dev` in `dir` (`log` names its log file there): the process and the four
+    /// variables it printed.
+    fn spawn(
+        dir: &Path,
+        args: &[String],
+        embedded: bool,
+        rust_log: &str,
+        log: &str,
+    ) -> (Child, HashMap<String, String>) {
         let mut command = Command::new(airlock_bin());
         if embedded {
             command.env_remove("KUBEBUILDER_ASSETS");
         }
-        // Never osv.dev from a test: a test that gives no advisory data gets none.
-        let mut args: Vec<&str> = args.to_vec();
-        if !args
-            .iter()
-            .any(|a| *a == "--advisories" || *a == "--advisories-url")
-        {
-            args.extend(["--advisories-url", "off"]);
-        }
-        let args = &args[..];
         let mut child = command
-            .args(["dev", "--port", "0", "--data-dir"])
-            .arg(&dir)
+            .args(["dev", "--data-dir"])
+            .arg(dir)
             .args(args)
             .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.join("dev.log")).expect("log"))
+            .stderr(std::fs::File::create(dir.join(log)).expect("log"))
             .spawn()
             .expect("airlock dev starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -81,6 +83,49 @@ impl Dev {
             env.insert(k.to_string(), v.to_string());
         }
         assert_eq!(env.len(), 4, "airlock dev printed {env:?}");
+        (child, env)
+    }
+
+    /// Stops `airlock dev` (SIGTERM, as Ctrl-C would).
+    pub fn stop(&mut self) {
+        terminate(&mut self.child);
+    }
+
+    /// Stops `airlock dev` (if it runs) and starts it again on the same data directory, as a
+    /// user does: without `--port`, so it takes the ports it remembered.
+    pub fn restart(&mut self) {
+        terminate(&mut self.child);
+        let args: Vec<String> = self
+            .args
+            .iter()
+            .filter(|a| !a.starts_with("--port"))
+            .cloned()
+            .collect();
+        let (child, env) = Self::spawn(
+            &self.dir,
+            &args,
+            self.embedded,
+            &self.rust_log,
+            "dev-restarted.log",
+        );
+        self.child = child;
+        self.env = env;
+    }
+
+    fn start_on(name: &str, args: &[&str], embedded: bool, rust_log: &str) -> Dev {
+        let dir = tmp(name);
+        // Never osv.dev from a test: a test that gives no advisory data gets none.
+        let mut args: Vec<&str> = args.to_vec();
+        if !args
+            .iter()
+            .any(|a| *a == "--advisories" || *a == "--advisories-url")
+        {
+            args.extend(["--advisories-url", "off"]);
+        }
+        let args = &args[..];
+        let mut all = vec!["--port=0".to_string()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let (child, env) = Self::spawn(&dir, &all, embedded, rust_log, "dev.log");
         let mut upstream = Vec::new();
         for pair in args.windows(2) {
             if [
@@ -101,6 +146,9 @@ impl Dev {
             dir,
             env,
             upstream,
+            args: all,
+            embedded,
+            rust_log: rust_log.to_string(),
         };
         // The first command most people type; kubectl sends it as protobuf. The real server
         // refuses objects in a namespace that does not exist, so the tests' namespace is made
@@ -334,6 +382,10 @@ impl Drop for Proc {
 
 /// SIGTERM, then wait (SIGKILL after 20 s).
 pub fn terminate(child: &mut Child) -> Option<i32> {
+    // Gone already (and reaped): its pid may be someone else's by now.
+    if let Ok(Some(status)) = child.try_wait() {
+        return status.code();
+    }
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

@@ -45,6 +45,8 @@ pub struct Fault {
     pub tampered: Option<Vec<u8>>,
     /// Answer 302 to this URL.
     pub redirect: Option<String>,
+    /// Send the body one byte at a time, this long apart: never stalled, never done.
+    pub trickle: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -307,6 +309,27 @@ impl FixtureRegistry {
                 .expect("response");
         }
         let body = fault.tampered.unwrap_or(body);
+        if let Some(every) = fault.trickle {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
+            let bytes = body.clone();
+            tokio::spawn(async move {
+                for b in bytes {
+                    if tx
+                        .send(Ok(Frame::data(Bytes::from(vec![b]))))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            });
+            return Response::builder()
+                .header("content-type", ctype)
+                .header("content-length", body.len())
+                .body(StreamBody::new(tokio_stream_from(rx)).boxed())
+                .expect("response");
+        }
         if let Some(n) = fault.stall_after {
             let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
             let first = Bytes::copy_from_slice(&body[..n.min(body.len())]);
