@@ -456,8 +456,14 @@ async fn codeartifact_repositories_get_the_package_its_origin_control_and_the_de
     use aws_sdk_codeartifact::types::{
         AllowPublish, AllowUpstream, PackageFormat, PackageVersionStatus,
     };
-    let (reg, dev) = start("codeartifact", &[]).await;
+    let advisories = tmp("e2e-osv-ca");
+    let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/osv/PyPI/PYSEC-2005-1.json");
+    std::fs::copy(&real, advisories.join("PYSEC-2005-1.json")).expect("copy a record");
+    let adv = advisories.to_string_lossy().into_owned();
+    let (reg, dev) = start("codeartifact", &["--advisories", &adv]).await;
     fixture_wheel(&reg, "tidy-lib", "1.0.0");
+    fixture_wheel(&reg, "kept-lib", "2.0.0");
     // The starter repository pypi-approved (policy default, blockUpstream, deletionPolicy Unlist).
     let dev = tokio::task::spawn_blocking(move || {
         dev.apply(&request(
@@ -538,11 +544,76 @@ async fn codeartifact_repositories_get_the_package_its_origin_control_and_the_de
     .await
     .expect("join");
     assert_eq!(
-        version(ca).await,
+        version(ca.clone()).await,
         Some(PackageVersionStatus::Unlisted),
         "deletionPolicy Unlist"
     );
-    drop(dev);
+    // CodeArtifact requires the normalized PyPI name in API calls: another spelling finds nothing.
+    let other_spelling = ca
+        .describe_package_version()
+        .domain("airlock")
+        .repository("pypi-approved")
+        .format(PackageFormat::Pypi)
+        .package("Tidy_Lib")
+        .package_version("1.0.0")
+        .send()
+        .await
+        .expect_err("not the stored name");
+    assert_eq!(
+        aws_sdk_codeartifact::error::ProvideErrorMetadata::code(&other_spelling),
+        Some("ResourceNotFoundException")
+    );
+
+    // Kept under Retain in a CodeArtifact repository after its request is deleted, a version is
+    // still re-checked: a new advisory unlists it there, reported on its PackageRepository.
+    ca.create_repository()
+        .domain("airlock")
+        .repository("pypi-kept")
+        .send()
+        .await
+        .expect("create the repository");
+    let dev = tokio::task::spawn_blocking(move || {
+        dev.apply("apiVersion: airlock.dev/v1alpha1\nkind: PackageRepository\nmetadata: {name: pypi-kept}\nspec:\n  codeArtifact: {region: us-east-1, domain: airlock, repository: pypi-kept}\n  policyRef: e2e\n  allowedNamespaces: [team-a]\n  deletionPolicy: Retain\n  unlistOnQuarantine: true\n");
+        dev.apply(&request("kept-ca", "pypi", "Kept_Lib", "2.0.0", "pypi-kept"));
+        dev.wait_phase("team-a", "kept-ca", "Published");
+        delete_request(&dev, "kept-ca");
+        dev
+    })
+    .await
+    .expect("join");
+    let kept = |ca: aws_sdk_codeartifact::Client| async move {
+        ca.describe_package_version()
+            .domain("airlock")
+            .repository("pypi-kept")
+            .format(PackageFormat::Pypi)
+            .package("kept-lib")
+            .package_version("2.0.0")
+            .send()
+            .await
+            .expect("the version is in CodeArtifact, under its normalized name")
+            .package_version()
+            .and_then(|v| v.status().cloned())
+    };
+    assert_eq!(
+        kept(ca.clone()).await,
+        Some(PackageVersionStatus::Published),
+        "Retain keeps it"
+    );
+    malicious_record(&advisories, "MAL-2026-4545", "kept-lib", "2.0.0");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while kept(ca.clone()).await != Some(PackageVersionStatus::Unlisted) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still Published a minute after the advisory"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::task::spawn_blocking(move || {
+        let reasons = dev.event_reasons("default", "pypi-kept");
+        assert!(reasons.iter().any(|r| r == "Quarantined"), "{reasons:?}");
+    })
+    .await
+    .expect("join");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

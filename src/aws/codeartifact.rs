@@ -532,6 +532,60 @@ impl Publisher {
         Ok(())
     }
 
+    /// Every version of `format` that clients can install from `repo` now (status `Published`),
+    /// as `(package, version)` with npm scopes joined back (`@scope/name`): what a rescan of
+    /// the repository's holdings judges. ListPackages, then ListPackageVersions per package,
+    /// each followed through its pages.
+    pub async fn published_versions(
+        &self,
+        repo: &Repository,
+        format: PackageFormat,
+    ) -> Result<Vec<(String, String)>, PublishError> {
+        let resource = || format!("{}/{}", repo.domain, repo.repository);
+        let mut packages = self
+            .client
+            .list_packages()
+            .domain(&repo.domain)
+            .set_domain_owner(repo.domain_owner.clone())
+            .repository(&repo.repository)
+            .format(format.clone())
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(summary) = packages.next().await {
+            let summary = summary.map_err(|e| classify("ListPackages", resource(), e))?;
+            let Some(package) = summary.package() else {
+                continue;
+            };
+            let namespace = summary.namespace().filter(|n| !n.is_empty());
+            let full = match namespace {
+                Some(ns) if format == PackageFormat::Npm => format!("@{ns}/{package}"),
+                _ => package.to_string(),
+            };
+            let mut versions = self
+                .client
+                .list_package_versions()
+                .domain(&repo.domain)
+                .set_domain_owner(repo.domain_owner.clone())
+                .repository(&repo.repository)
+                .format(format.clone())
+                .set_namespace(namespace.map(str::to_string))
+                .package(package)
+                .status(PackageVersionStatus::Published)
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(v) = versions.next().await {
+                let v = v.map_err(|e| classify("ListPackageVersions", full.clone(), e))?;
+                if *v.status() == PackageVersionStatus::Published {
+                    out.push((full.clone(), v.version().to_string()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The `Unlist` / `Archive` deletion policies (`Retain` does nothing; `Dispose` is
     /// [`Publisher::dispose`]).
     pub async fn set_status(

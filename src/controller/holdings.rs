@@ -1,11 +1,12 @@
-//! What a built-in repository holds that no live request stands for — versions published under
-//! `Retain` whose requests were deleted — re-checked against the advisory data whenever it
-//! changes (and once after start, so a restart on the same data re-checks too). A version a
-//! built-in repository's policy would now deny is quarantined: unlisted when a denying repository
-//! sets `unlistOnQuarantine`, and reported (a `Quarantined` event) on each denying
-//! PackageRepository either way. Every built-in PackageRepository is a view of the one store the
-//! controller serves, so the strictest of them acts. A version that still has a request is that
-//! request's to re-check (`package_request::recheck`), not this one's.
+//! What a repository holds that no live request stands for — versions published under `Retain`
+//! whose requests were deleted, in the built-in repository or a CodeArtifact one — re-checked
+//! against the advisory data whenever it changes (and once after start, so a restart on the same
+//! data re-checks too). A version a repository's policy would now deny is quarantined: unlisted
+//! when a denying repository sets `unlistOnQuarantine`, and reported (a `Quarantined` event) on
+//! each denying PackageRepository either way. Every built-in PackageRepository is a view of the
+//! one store the controller serves, so the strictest of them acts; a CodeArtifact repository is
+//! listed through ListPackages and ListPackageVersions (its `Published` versions). A version that
+//! still has a request is that request's to re-check (`package_request::recheck`), not this one's.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,10 +19,11 @@ use kube::{Resource, ResourceExt};
 use tokio::sync::watch;
 
 use super::Context;
-use crate::api::PackageRequest;
 use crate::api::package_repository::DeletionPolicy;
 use crate::api::package_request::Ecosystem;
+use crate::api::{PackageRepository, PackageRequest};
 use crate::pipeline::package::normalize_pypi_name;
+use crate::scan::advisories::AdvisoryDb;
 use crate::scan::decide::{self, Verdict};
 
 type Key = (Ecosystem, String, String);
@@ -56,42 +58,91 @@ pub async fn keep_checked(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
 }
 
 async fn check_once(ctx: &Context, reported: &mut HashSet<(String, Key)>) -> Result<(), String> {
-    // Every built-in PackageRepository is a view of the one store the controller serves, so a
-    // version is held when a live request in any of them names it, and judged by each of their
-    // policies: each that denies it is told, and the strictest action among them is taken.
-    let repos: Vec<_> = ctx
-        .repositories
-        .state()
-        .into_iter()
-        .filter(|r| r.spec.builtin.is_some())
-        .collect();
-    let Some(first) = repos.first() else {
-        return Ok(());
-    };
-    let Ok(builtin) = ctx.targets.builtin(&first.name_any()) else {
-        return Ok(());
-    };
-    let db = ctx.advisories.current().await;
-    let names: HashSet<String> = repos.iter().map(|r| r.name_any()).collect();
+    let repos = ctx.repositories.state();
     let requests = Api::<PackageRequest>::all(ctx.client.clone())
         .list(&ListParams::default())
         .await
         .map_err(|e| e.to_string())?;
-    let held: HashSet<Key> = requests
+    let live: Vec<&PackageRequest> = requests
         .items
         .iter()
         .filter(|r| r.metadata.deletion_timestamp.is_none())
+        .collect();
+    let db = ctx.advisories.current().await;
+    // Every built-in PackageRepository is a view of the one store the controller serves, so they
+    // are judged together; each CodeArtifact repository holds its own.
+    let builtin: Vec<PackageRepository> = repos
+        .iter()
+        .filter(|r| r.spec.builtin.is_some())
+        .map(|r| (**r).clone())
+        .collect();
+    if let Some(store) = builtin
+        .first()
+        .and_then(|first| ctx.targets.builtin(&first.name_any()).ok())
+        .map(|b| b.store.clone())
+    {
+        let listed = tokio::task::spawn_blocking(move || store.listed_versions())
+            .await
+            .map_err(|e| e.to_string())?;
+        let held = Held {
+            repos: &builtin,
+            place: "the built-in repository".to_string(),
+            listed,
+        };
+        judge(ctx, &db, &live, held, reported).await;
+    }
+    for repo in repos.iter().filter(|r| r.spec.code_artifact.is_some()) {
+        let listed = match ctx.targets.codeartifact_versions(repo).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                tracing::warn!(repository = %repo.name_any(), error = %e, "could not list what a CodeArtifact repository holds; trying again on the next advisory change");
+                continue;
+            }
+        };
+        let place = repo
+            .spec
+            .code_artifact
+            .as_ref()
+            .map(|ca| format!("CodeArtifact {}/{}", ca.domain, ca.repository))
+            .unwrap_or_default();
+        let repos = [(**repo).clone()];
+        let held = Held {
+            repos: &repos,
+            place,
+            listed,
+        };
+        judge(ctx, &db, &live, held, reported).await;
+    }
+    Ok(())
+}
+
+/// What one place serves, and the PackageRepositories that are views of it.
+struct Held<'a> {
+    repos: &'a [PackageRepository],
+    /// Where, for the event: "the built-in repository", "CodeArtifact domain/repository".
+    place: String,
+    listed: Vec<(Ecosystem, String, String)>,
+}
+
+/// Judges every listed version no live request stands for by each repository's policy: each
+/// that denies it is told, and the strictest action among them is taken.
+async fn judge(
+    ctx: &Context,
+    db: &AdvisoryDb,
+    live: &[&PackageRequest],
+    held: Held<'_>,
+    reported: &mut HashSet<(String, Key)>,
+) {
+    let names: HashSet<String> = held.repos.iter().map(|r| r.name_any()).collect();
+    let requested: HashSet<Key> = live
+        .iter()
         .filter(|r| names.contains(&r.spec.repository_ref))
         .map(|r| key(r.spec.ecosystem, &r.spec.name, &r.spec.version))
         .collect();
-    let store = builtin.store.clone();
-    let listed = tokio::task::spawn_blocking(move || store.listed_versions())
-        .await
-        .map_err(|e| e.to_string())?;
     let now = Timestamp::now();
-    for (ecosystem, name, version) in listed {
+    for (ecosystem, name, version) in held.listed {
         let k = key(ecosystem, &name, &version);
-        if held.contains(&k) || !db.covers(ecosystem) {
+        if requested.contains(&k) || !db.covers(ecosystem) {
             continue;
         }
         let findings: Vec<_> = db
@@ -102,18 +153,18 @@ async fn check_once(ctx: &Context, reported: &mut HashSet<(String, Key)>) -> Res
         if findings.is_empty() {
             continue;
         }
-        let denying: Vec<_> = repos
+        let denying: Vec<_> = held
+            .repos
             .iter()
             .filter_map(|repo| {
                 let policy = ctx.policies.get(&ObjectRef::new(&repo.spec.policy_ref))?;
                 let verdict = decide::decide(&findings, &policy.spec, ecosystem, &name, now);
-                (verdict.verdict == Verdict::Denied).then(|| (repo.clone(), policy, verdict))
+                (verdict.verdict == Verdict::Denied).then_some((repo, policy, verdict))
             })
             .collect();
         if denying.is_empty() {
             continue;
         }
-        // One store: the strictest of the denying repositories acts, and each is told.
         let unlisting = denying.iter().find(|(r, _, _)| r.spec.unlist_on_quarantine);
         let outcome = match unlisting {
             Some((repo, _, _)) => match ctx
@@ -141,7 +192,8 @@ async fn check_once(ctx: &Context, reported: &mut HashSet<(String, Key)>) -> Res
                 .map(|f| format!("{} ({:?})", f.rule, f.severity))
                 .collect();
             let message = format!(
-                "{name} {version}, kept in the built-in repository after its request was deleted, is now denied by {repo_name}'s policy {}: {}; {outcome}",
+                "{name} {version}, kept in {} after its request was deleted, is now denied by {repo_name}'s policy {}: {}; {outcome}",
+                held.place,
                 policy.name_any(),
                 ids.join(", ")
             );
@@ -156,7 +208,6 @@ async fn check_once(ctx: &Context, reported: &mut HashSet<(String, Key)>) -> Res
             .await;
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -224,6 +224,35 @@ impl Targets {
         })
     }
 
+    /// What a CodeArtifact repository serves now: `(ecosystem, name, version)` of every
+    /// `Published` PyPI and npm version.
+    pub async fn codeartifact_versions(
+        &self,
+        repo: &PackageRepository,
+    ) -> Result<Vec<(Ecosystem, String, String)>, TargetError> {
+        let Some(ca) = &repo.spec.code_artifact else {
+            return Ok(Vec::new());
+        };
+        let publisher = self.publisher(&ca.region).await;
+        let target = Repository {
+            domain: ca.domain.clone(),
+            domain_owner: ca.domain_owner.clone(),
+            repository: ca.repository.clone(),
+        };
+        let mut out = Vec::new();
+        for ecosystem in [Ecosystem::Pypi, Ecosystem::Npm] {
+            let versions = publisher
+                .published_versions(&target, format_of(ecosystem))
+                .await
+                .map_err(|e| TargetError {
+                    retryable: e.retryable(),
+                    message: e.to_string(),
+                })?;
+            out.extend(versions.into_iter().map(|(n, v)| (ecosystem, n, v)));
+        }
+        Ok(out)
+    }
+
     /// Applies `policy` to a published version: what deleting its request, or quarantining it,
     /// does. Returns a sentence for the event.
     pub async fn withdraw(

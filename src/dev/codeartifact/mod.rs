@@ -105,6 +105,13 @@ fn validation(what: impl Into<String>) -> Response<Body> {
     aws_error(StatusCode::BAD_REQUEST, "ValidationException", what)
 }
 
+/// AWS omits `namespace` for packages without one (PyPI, unscoped npm); it is never `null`.
+fn with_namespace(doc: &mut Value, namespace: &str) {
+    if !namespace.is_empty() {
+        doc["namespace"] = json!(namespace);
+    }
+}
+
 fn query(req: &Request<Incoming>) -> HashMap<String, String> {
     req.uri()
         .query()
@@ -322,6 +329,79 @@ impl Emulator {
         ok(json!({"authorizationToken": token, "expiration": expiration}))
     }
 
+    /// ListPackages: every package the repository has (its index, generic packages and packages
+    /// with only an origin configuration), filtered by `format`, `namespace` and `package-prefix`
+    /// (prefixes, as AWS documents), `max-results` (1 to 1000, default 100) per page.
+    fn list_packages(
+        &self,
+        q: &HashMap<String, String>,
+        domain: &str,
+        repository: &str,
+        store: &Store,
+    ) -> Response<Body> {
+        let max = match q.get("max-results").map(|m| m.parse::<usize>()) {
+            None => 100,
+            Some(Ok(m)) if (1..=1000).contains(&m) => m,
+            _ => return validation("maxResults must be between 1 and 1000"),
+        };
+        let start = match q.get("next-token").map(|t| t.parse::<usize>()) {
+            None => 0,
+            Some(Ok(t)) => t,
+            Some(Err(_)) => return validation("nextToken is not a token this operation returned"),
+        };
+        let mut packages: Vec<(String, String, String)> = store
+            .pypi_projects()
+            .into_iter()
+            .map(|p| ("pypi".to_string(), String::new(), p))
+            .collect();
+        packages.extend(store.npm_packages().into_iter().map(|n| {
+            match n.strip_prefix('@').and_then(|n| n.split_once('/')) {
+                Some((scope, bare)) => ("npm".to_string(), scope.to_string(), bare.to_string()),
+                None => ("npm".to_string(), String::new(), n),
+            }
+        }));
+        let st = self.lock();
+        let state = st
+            .domains
+            .get(domain)
+            .and_then(|d| d.repositories.get(repository));
+        if let Some(repo) = state {
+            packages.extend(repo.packages.keys().cloned());
+        }
+        packages.sort();
+        packages.dedup();
+        let wanted = |key: &(String, String, String)| {
+            q.get("format").is_none_or(|f| *f == key.0)
+                && q.get("namespace")
+                    .is_none_or(|n| key.1.starts_with(n.as_str()))
+                && q.get("package-prefix")
+                    .is_none_or(|p| key.2.starts_with(p.as_str()))
+        };
+        let matching: Vec<_> = packages.into_iter().filter(|k| wanted(k)).collect();
+        let page: Vec<Value> = matching
+            .iter()
+            .skip(start)
+            .take(max)
+            .map(|key| {
+                let (publish, upstream) = state
+                    .and_then(|r| r.packages.get(key))
+                    .and_then(|p| p.origin.clone())
+                    .unwrap_or_else(|| ("ALLOW".into(), "ALLOW".into()));
+                let mut summary = json!({"format": key.0, "package": key.2,
+                    "originConfiguration": {"restrictions": {"publish": publish, "upstream": upstream}}});
+                if !key.1.is_empty() {
+                    summary["namespace"] = json!(key.1);
+                }
+                summary
+            })
+            .collect();
+        let mut out = json!({ "packages": page });
+        if start + max < matching.len() {
+            out["nextToken"] = json!((start + max).to_string());
+        }
+        ok(out)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn repository_operation(
         &self,
@@ -353,6 +433,18 @@ impl Emulator {
         } else {
             format!("@{namespace}/{package}")
         };
+        // AWS stores a PyPI name normalized and requires the normalized name in API calls: any
+        // other spelling names no version AWS holds (only, perhaps, an origin configuration put
+        // under that very spelling).
+        let spelled_as_stored =
+            format != "pypi" || crate::pipeline::package::normalize_pypi_name(&package) == package;
+        let assets_of = |v: &str| {
+            if spelled_as_stored {
+                endpoints::assets(&store, &format, &full_name, v)
+            } else {
+                Vec::new()
+            }
+        };
         match (method, path) {
             (Method::GET, "/v1/repository/endpoint") => {
                 let base = self.base();
@@ -361,7 +453,7 @@ impl Emulator {
                 )
             }
             (Method::GET, "/v1/package/version") | (Method::POST, "/v1/package/version/assets") => {
-                let assets = endpoints::assets(&store, &format, &full_name, &version);
+                let assets = assets_of(&version);
                 let st = self.lock();
                 let pkg = st
                     .domains
@@ -388,20 +480,26 @@ impl Emulator {
                     ));
                 }
                 if path == "/v1/package/version" {
-                    ok(json!({"packageVersion": {
-                        "format": format, "namespace": if namespace.is_empty() { Value::Null } else { json!(namespace) },
-                        "packageName": package, "displayName": package, "version": version,
+                    let mut description = json!({
+                        "format": format, "packageName": package, "displayName": package, "version": version,
                         "status": status, "revision": format!("rev-{}", assets.len()),
                         "origin": {"originType": "INTERNAL"},
-                    }}))
+                    });
+                    with_namespace(&mut description, &namespace);
+                    ok(json!({ "packageVersion": description }))
                 } else {
                     ok(
                         json!({"format": format, "package": package, "version": version, "versionRevision": format!("rev-{}", assets.len()), "assets": assets}),
                     )
                 }
             }
+            (Method::POST, "/v1/packages") => self.list_packages(q, domain, repository, &store),
             (Method::GET, "/v1/package") | (Method::POST, "/v1/package/versions") => {
-                let mut versions = endpoints::versions(&store, &format, &full_name);
+                let mut versions = if spelled_as_stored {
+                    endpoints::versions(&store, &format, &full_name)
+                } else {
+                    Vec::new()
+                };
                 let st = self.lock();
                 let pkg = st
                     .domains
@@ -427,16 +525,13 @@ impl Emulator {
                 let (publish, upstream) = pkg
                     .and_then(|p| p.origin.clone())
                     .unwrap_or_else(|| ("ALLOW".into(), "ALLOW".into()));
-                let ns = if namespace.is_empty() {
-                    Value::Null
-                } else {
-                    json!(namespace)
-                };
                 if path == "/v1/package" {
-                    ok(json!({"package": {
-                        "format": format, "namespace": ns, "name": package,
+                    let mut description = json!({
+                        "format": format, "name": package,
                         "originConfiguration": {"restrictions": {"publish": publish, "upstream": upstream}},
-                    }}))
+                    });
+                    with_namespace(&mut description, &namespace);
+                    ok(json!({ "package": description }))
                 } else {
                     let listed: Vec<Value> = versions
                         .iter()
@@ -450,10 +545,12 @@ impl Emulator {
                         })
                         .filter(|v| q.get("status").is_none_or(|s| v["status"] == json!(s)))
                         .collect();
-                    ok(
-                        json!({"format": format, "namespace": ns, "package": package,
-                              "defaultDisplayVersion": versions.last(), "versions": listed}),
-                    )
+                    let mut out = json!({"format": format, "package": package, "versions": listed});
+                    if let Some(last) = versions.last() {
+                        out["defaultDisplayVersion"] = json!(last);
+                    }
+                    with_namespace(&mut out, &namespace);
+                    ok(out)
                 }
             }
             (Method::POST, "/v1/package") => {
@@ -512,9 +609,7 @@ impl Emulator {
                 let mut ok_versions = serde_json::Map::new();
                 let mut failed = serde_json::Map::new();
                 for v in versions {
-                    if endpoints::assets(&store, &format, &full_name, &v).is_empty()
-                        && format != "generic"
-                    {
+                    if assets_of(&v).is_empty() && format != "generic" {
                         failed.insert(
                             v,
                             json!({"errorCode": "NOT_FOUND", "errorMessage": "version not found"}),

@@ -478,8 +478,10 @@ impl Store {
         self.read_doc(&self.pypi_doc(normalized))
     }
 
-    pub fn pypi_projects(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.root.join("index/pypi"))
+    /// The names the index has documents for, sorted: `index/<ecosystem>/<name>.json`, with an
+    /// npm scope's `/` stored as `%2f`.
+    fn index_names(&self, ecosystem: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.root.join("index").join(ecosystem))
             .into_iter()
             .flatten()
             .flatten()
@@ -487,11 +489,21 @@ impl Store {
                 e.file_name()
                     .to_str()
                     .and_then(|n| n.strip_suffix(".json"))
-                    .map(str::to_string)
+                    .map(|n| n.replace("%2f", "/"))
             })
             .collect();
         names.sort();
         names
+    }
+
+    /// Every PyPI project the index has, in normal form.
+    pub fn pypi_projects(&self) -> Vec<String> {
+        self.index_names("pypi")
+    }
+
+    /// Every npm package the index has (`@scope/name` for scoped ones).
+    pub fn npm_packages(&self) -> Vec<String> {
+        self.index_names("npm")
     }
 
     /// Every version a client can install now (listed, not archived): `(ecosystem, name,
@@ -516,18 +528,7 @@ impl Store {
                 );
             }
         }
-        let npm: Vec<String> = std::fs::read_dir(self.root.join("index/npm"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".json"))
-                    .map(|n| n.replace("%2f", "/"))
-            })
-            .collect();
-        for name in npm {
+        for name in self.npm_packages() {
             if let Ok(Some(p)) = self.npm_package(&name) {
                 out.extend(
                     p.versions
