@@ -525,3 +525,53 @@ async fn boto3_works_against_the_emulator_with_only_the_endpoint_changed() {
     assert_eq!(lines[2], "ResourceNotFoundException");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 17's conformance check: every emulator answer to the calls airlock makes (and the
+/// errors they can meet), through boto3, held to the JSON service models botocore ships.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_matches_the_aws_service_models() {
+    let dir = tmp("models");
+    let (emu, _) = emulator(&dir).await;
+    let python = venv("python");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/aws_models.py");
+    let url = emu.endpoint_url();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .arg(&url)
+            .output()
+            .expect("python")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every operation the controller calls was answered, and checked, at least once.
+    for op in [
+        "codeartifact.GetAuthorizationToken",
+        "codeartifact.GetRepositoryEndpoint",
+        "codeartifact.ListPackageVersionAssets",
+        "codeartifact.PublishPackageVersion",
+        "codeartifact.PutPackageOriginConfiguration",
+        "codeartifact.UpdatePackageVersionsStatus",
+        "codeartifact.DisposePackageVersions",
+        "codeartifact.ListPackages",
+        "codeartifact.ListPackageVersions",
+        "sagemaker.CreateDomain",
+        "sagemaker.DescribeDomain",
+        "sagemaker.UpdateDomain",
+        "sagemaker.DeleteDomain",
+        "sagemaker.ListDomains",
+        "sagemaker.ListApps",
+    ] {
+        assert!(
+            stdout.contains(&format!("checked {op}: ")),
+            "{op} was not checked:\n{stdout}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

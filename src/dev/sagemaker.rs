@@ -61,10 +61,10 @@ fn json_reply(status: StatusCode, v: &Value) -> Response<Body> {
     crate::serve::respond(status, "application/x-amz-json-1.1", v.to_string())
 }
 
-/// An error as awsJson1.1 services send it: status, `__type` and `message` (and the
-/// `x-amzn-ErrorType` header).
+/// An error as SageMaker's awsJson1.1 sends it: status, `__type` and `Message` (the member its
+/// model's error shapes name), and the `x-amzn-ErrorType` header.
 fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response<Body> {
-    let mut r = json_reply(status, &json!({"__type": kind, "message": message.into()}));
+    let mut r = json_reply(status, &json!({"__type": kind, "Message": message.into()}));
     if let Ok(v) = header::HeaderValue::from_str(kind) {
         r.headers_mut().insert("x-amzn-ErrorType", v);
     }
@@ -372,9 +372,9 @@ impl SageMaker {
 
     fn create_app(&self, st: &mut State, input: &Value) -> Response<Body> {
         let id = input["DomainId"].as_str().unwrap_or_default().to_string();
-        if !st.domains.contains_key(&id) {
+        let Some(region) = st.domains.get(&id).map(|d| d.region.clone()) else {
             return not_found(format!("Domain {id} does not exist"));
-        }
+        };
         let owner = input["UserProfileName"]
             .as_str()
             .or(input["SpaceName"].as_str())
@@ -396,7 +396,7 @@ impl SageMaker {
             return in_use(format!("App {} already exists", key.2));
         }
         let arn = format!(
-            "arn:aws:sagemaker:us-east-1:{ACCOUNT}:app/{id}/{}/{}/{}",
+            "arn:aws:sagemaker:{region}:{ACCOUNT}:app/{id}/{}/{}/{}",
             key.0,
             key.1.to_lowercase(),
             key.2
@@ -507,6 +507,17 @@ fn list_apps(st: &State, input: &Value) -> Response<Body> {
 }
 
 /// The calls document for `GET /_emulator/sagemaker/calls`.
+/// AccessDeniedException as SageMaker answers a role without the permission.
+pub fn access_denied(op: &str) -> Response<Body> {
+    error(
+        StatusCode::BAD_REQUEST,
+        "AccessDeniedException",
+        format!(
+            "User: arn:aws:sts::{ACCOUNT}:assumed-role/airlock/session is not authorized to perform: sagemaker:{op} because no identity-based policy allows the sagemaker:{op} action"
+        ),
+    )
+}
+
 pub fn calls_reply(sm: &SageMaker) -> Response<Body> {
     let calls: HashMap<String, u64> = sm.calls().into_iter().collect();
     json_reply(StatusCode::OK, &json!(calls))
@@ -575,7 +586,7 @@ mod tests {
             let (status, e) = call(&sm, "UpdateDomain", json!({"DomainId": id, field: "x"})).await;
             assert_eq!(status, StatusCode::BAD_REQUEST);
             assert_eq!(e["__type"], "ValidationException");
-            assert!(e["message"].as_str().unwrap_or("").contains(field));
+            assert!(e["Message"].as_str().unwrap_or("").contains(field));
         }
         // Back to VpcOnly needs the subnets in the same call.
         let (status, _) = call(
@@ -595,7 +606,7 @@ mod tests {
             let (_, e) = call(&sm, "UpdateDomain", input).await;
             assert_eq!(e["__type"], "ValidationException");
             assert_eq!(
-                e["message"],
+                e["Message"],
                 "VpcId and Subnet IDs are required for updating domains to VpcOnly mode"
             );
         }
@@ -605,7 +616,14 @@ mod tests {
             (StatusCode::BAD_REQUEST, Some("ResourceNotFound"))
         );
         // A running app blocks deletion and network changes.
-        call(&sm, "CreateApp", json!({"DomainId": id, "UserProfileName": "u", "AppType": "JupyterLab", "AppName": "default"})).await;
+        let (_, app) = call(&sm, "CreateApp", json!({"DomainId": id, "UserProfileName": "u", "AppType": "JupyterLab", "AppName": "default"})).await;
+        let app_arn = app["AppArn"].as_str().unwrap_or_default();
+        assert!(
+            app_arn.starts_with(&format!(
+                "arn:aws:sagemaker:eu-west-1:111122223333:app/{id}/u/"
+            )),
+            "an app's ARN carries its domain's region: {app_arn}"
+        );
         let (_, e) = call(&sm, "DeleteDomain", json!({"DomainId": id})).await;
         assert_eq!(e["__type"], "ResourceInUse");
         let (_, e) = call(
@@ -616,7 +634,7 @@ mod tests {
         .await;
         assert_eq!(e["__type"], "ValidationException");
         assert!(
-            e["message"]
+            e["Message"]
                 .as_str()
                 .unwrap_or("")
                 .starts_with("Unable to update Domain [arn:aws:sagemaker:"),

@@ -59,6 +59,9 @@ struct State {
     /// token → (domain, expiry in epoch seconds).
     tokens: HashMap<String, (String, i64)>,
     counter: u64,
+    /// Operations answered with AccessDeniedException (`POST /_emulator/deny`), as a role
+    /// without those permissions is.
+    denied: std::collections::HashSet<String>,
 }
 
 /// A running emulator.
@@ -101,6 +104,41 @@ fn not_found(what: &str) -> Response<Body> {
     aws_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", what)
 }
 
+/// ConflictException as CodeArtifact's model has it: `message`, `resourceId`, `resourceType`.
+fn conflict(resource_type: &str, resource_id: &str, message: impl Into<String>) -> Response<Body> {
+    let mut r = crate::serve::respond(
+        StatusCode::CONFLICT,
+        "application/json",
+        json!({"message": message.into(), "resourceId": resource_id, "resourceType": resource_type})
+            .to_string(),
+    );
+    r.headers_mut().insert(
+        "x-amzn-errortype",
+        header::HeaderValue::from_static("ConflictException"),
+    );
+    r
+}
+
+/// The operation a CodeArtifact REST call is, by method and path (as the service model maps them).
+fn operation(method: &Method, path: &str) -> Option<&'static str> {
+    Some(match (method.as_str(), path) {
+        ("POST", "/v1/domain") => "CreateDomain",
+        ("POST", "/v1/repository") => "CreateRepository",
+        ("POST", "/v1/authorization-token") => "GetAuthorizationToken",
+        ("GET", "/v1/repository/endpoint") => "GetRepositoryEndpoint",
+        ("GET", "/v1/package/version") => "DescribePackageVersion",
+        ("POST", "/v1/package/version/assets") => "ListPackageVersionAssets",
+        ("GET", "/v1/package") => "DescribePackage",
+        ("POST", "/v1/package/versions") => "ListPackageVersions",
+        ("POST", "/v1/packages") => "ListPackages",
+        ("POST", "/v1/package") => "PutPackageOriginConfiguration",
+        ("POST", "/v1/package/versions/update_status") => "UpdatePackageVersionsStatus",
+        ("POST", "/v1/package/versions/dispose") => "DisposePackageVersions",
+        ("POST", "/v1/package/version/publish") => "PublishPackageVersion",
+        _ => return None,
+    })
+}
+
 fn validation(what: impl Into<String>) -> Response<Body> {
     aws_error(StatusCode::BAD_REQUEST, "ValidationException", what)
 }
@@ -133,6 +171,27 @@ impl CodeArtifactEmulator {
             data,
             addr: Mutex::new(Some(addr)),
         });
+        // What was created before a restart on the same data directory is there again.
+        for domain in std::fs::read_dir(&inner.data)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for repository in std::fs::read_dir(domain.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if let (Some(d), Some(r)) =
+                    (domain.file_name().to_str(), repository.file_name().to_str())
+                    && repository.path().is_dir()
+                {
+                    inner
+                        .create_repository(d, r)
+                        .map_err(std::io::Error::other)?;
+                }
+            }
+        }
         let served = inner.clone();
         crate::serve::spawn(listener, move |req| {
             let emu = served.clone();
@@ -236,7 +295,33 @@ impl Emulator {
                 Ok(b) => b.to_bytes(),
                 Err(_) => return validation("the request body is too large"),
             };
+            if let Some(op) = target.strip_prefix("SageMaker.")
+                && self.lock().denied.contains(op)
+            {
+                return crate::dev::sagemaker::access_denied(op);
+            }
             return self.sagemaker.handle(&target, auth.as_deref(), &body);
+        }
+        if path == "/_emulator/deny" && req.method() == Method::POST {
+            let body = match http_body_util::Limited::new(req.into_body(), 64 << 10)
+                .collect()
+                .await
+            {
+                Ok(b) => b.to_bytes(),
+                Err(_) => return validation("the request body is too large"),
+            };
+            let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let Some(ops) = doc["operations"].as_array() else {
+                return validation(
+                    "POST /_emulator/deny takes {\"operations\": [\"UpdatePackageVersionsStatus\", ...]} ([] allows everything again)",
+                );
+            };
+            let ops: std::collections::HashSet<String> = ops
+                .iter()
+                .filter_map(|o| o.as_str().map(str::to_string))
+                .collect();
+            self.lock().denied = ops.clone();
+            return ok(json!({ "denied": ops }));
         }
         if let Some(rest) = path.strip_prefix("/repo/") {
             return endpoints::handle(self, req, rest).await;
@@ -264,21 +349,69 @@ impl Emulator {
         }
         let get = |k: &str| q.get(k).cloned().unwrap_or_default();
         let domain = get("domain");
+        if let Some(op) = operation(&method, &path)
+            && self.lock().denied.contains(op)
+        {
+            return aws_error(
+                StatusCode::FORBIDDEN,
+                "AccessDeniedException",
+                format!(
+                    "User: arn:aws:sts::{ACCOUNT}:assumed-role/airlock/session is not authorized to perform: codeartifact:{op} on resource: arn:aws:codeartifact:us-east-1:{ACCOUNT}:domain/{domain} because no identity-based policy allows the codeartifact:{op} action"
+                ),
+            );
+        }
+        // domainOwner names the account that owns the domain: only this one has domains here.
+        if let Some(owner) = q.get("domain-owner") {
+            if owner.len() != 12 || !owner.bytes().all(|b| b.is_ascii_digit()) {
+                return validation(format!(
+                    "1 validation error detected: Value '{owner}' at 'domainOwner' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9]{{12}}"
+                ));
+            }
+            if owner != ACCOUNT {
+                return not_found(&format!("Domain '{domain}' not found in account {owner}"));
+            }
+        }
         match (method, path.as_str()) {
             (Method::POST, "/v1/domain") => {
-                self.lock()
-                    .domains
-                    .entry(domain.clone())
-                    .or_insert_with(|| Domain {
+                let mut st = self.lock();
+                if st.domains.contains_key(&domain) {
+                    return conflict(
+                        "domain",
+                        &domain,
+                        format!("Domain '{domain}' already exists in account {ACCOUNT}"),
+                    );
+                }
+                st.domains.insert(
+                    domain.clone(),
+                    Domain {
                         repositories: HashMap::new(),
-                    });
-                ok(json!({"domain": {"name": domain, "owner": ACCOUNT, "status": "Active"}}))
+                    },
+                );
+                ok(
+                    json!({"domain": {"name": domain, "owner": ACCOUNT, "status": "Active",
+                    "arn": format!("arn:aws:codeartifact:us-east-1:{ACCOUNT}:domain/{domain}")}}),
+                )
             }
             (Method::POST, "/v1/repository") => {
-                if !self.lock().domains.contains_key(&domain) {
-                    return not_found(&format!("Domain '{domain}' not found in account {ACCOUNT}"));
+                let repository = get("repository");
+                match self.lock().domains.get(&domain) {
+                    None => {
+                        return not_found(&format!(
+                            "Domain '{domain}' not found in account {ACCOUNT}"
+                        ));
+                    }
+                    Some(d) if d.repositories.contains_key(&repository) => {
+                        return conflict(
+                            "repository",
+                            &repository,
+                            format!(
+                                "Repository '{repository}' already exists in domain '{domain}'"
+                            ),
+                        );
+                    }
+                    Some(_) => {}
                 }
-                match self.create_repository(&domain, &get("repository")) {
+                match self.create_repository(&domain, &repository) {
                     Ok(()) => ok(
                         json!({"repository": {"name": get("repository"), "domainName": domain, "domainOwner": ACCOUNT}}),
                     ),
@@ -594,6 +727,12 @@ impl Emulator {
                 } else {
                     doc["targetStatus"].as_str().unwrap_or("").to_string()
                 };
+                // Disposing deletes the assets: only DisposePackageVersions does it.
+                if target == "Disposed" && !path.ends_with("dispose") {
+                    return validation(
+                        "targetStatus Disposed is not allowed in UpdatePackageVersionsStatus; use DisposePackageVersions",
+                    );
+                }
                 if !matches!(
                     target.as_str(),
                     "Published" | "Unlisted" | "Archived" | "Disposed"
@@ -677,28 +816,42 @@ impl Emulator {
                 };
                 let assets = repo
                     .packages
-                    .entry(key)
+                    .entry(key.clone())
                     .or_default()
                     .generic
                     .entry(version.clone())
                     .or_default();
-                if let Some(existing) = assets.iter().find(|a| a.name == asset) {
-                    return aws_error(
-                        StatusCode::CONFLICT,
-                        "ConflictException",
-                        format!(
-                            "Asset '{asset}' already exists in package version '{version}' with SHA-256 {}",
-                            existing.sha256
-                        ),
-                    );
+                // The same bytes under the same name again are a success (a retry after a lost
+                // answer); other bytes under that name are a conflict.
+                match assets.iter().find(|a| a.name == asset) {
+                    Some(existing) if existing.sha256 != sha256 => {
+                        return conflict(
+                            "asset",
+                            &asset,
+                            format!(
+                                "Asset '{asset}' already exists in package version '{version}' with SHA-256 {}",
+                                existing.sha256
+                            ),
+                        );
+                    }
+                    Some(_) => {}
+                    None => assets.push(GenericAsset {
+                        name: asset.clone(),
+                        size: body.len() as u64,
+                        sha256: sha256.clone(),
+                    }),
                 }
-                assets.push(GenericAsset {
-                    name: asset.clone(),
-                    size: body.len() as u64,
-                    sha256: sha256.clone(),
-                });
+                // `unfinished=true` keeps the version Unfinished so more assets can follow;
+                // without it the version is Published.
+                let status = if get("unfinished") == "true" {
+                    "Unfinished"
+                } else {
+                    "Published"
+                };
+                let state = repo.packages.entry(key).or_default();
+                state.status.insert(version.clone(), status.to_string());
                 ok(
-                    json!({"format": "generic", "namespace": namespace, "package": package, "version": version, "versionRevision": "rev-1", "status": "Published",
+                    json!({"format": "generic", "namespace": namespace, "package": package, "version": version, "versionRevision": "rev-1", "status": status,
                     "asset": {"name": asset, "size": body.len(), "hashes": {"SHA-256": sha256}}}),
                 )
             }
