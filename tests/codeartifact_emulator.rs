@@ -551,27 +551,114 @@ async fn every_answer_matches_the_aws_service_models() {
         String::from_utf8_lossy(&out.stderr)
     );
     // Every operation the controller calls was answered, and checked, at least once.
-    for op in [
-        "codeartifact.GetAuthorizationToken",
-        "codeartifact.GetRepositoryEndpoint",
-        "codeartifact.ListPackageVersionAssets",
-        "codeartifact.PublishPackageVersion",
-        "codeartifact.PutPackageOriginConfiguration",
-        "codeartifact.UpdatePackageVersionsStatus",
-        "codeartifact.DisposePackageVersions",
-        "codeartifact.ListPackages",
-        "codeartifact.ListPackageVersions",
-        "sagemaker.CreateDomain",
-        "sagemaker.DescribeDomain",
-        "sagemaker.UpdateDomain",
-        "sagemaker.DeleteDomain",
-        "sagemaker.ListDomains",
-        "sagemaker.ListApps",
-    ] {
+    for op in airlock::aws::OPERATIONS {
+        let op = op.replacen(':', ".", 1);
         assert!(
             stdout.contains(&format!("checked {op}: ")),
             "{op} was not checked:\n{stdout}"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Status and what the repository serves agree, after a restart too: Archived takes the files
+/// out of the index, Published brings them back (the publisher's `restore`, as a re-created
+/// request does), a Disposed version cannot come back, and only DisposePackageVersions disposes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_are_what_the_repository_serves_and_survive_a_restart() {
+    use airlock::publish::builtin::store::Store;
+    let dir = tmp("status");
+    let (emu, client) = emulator(&dir).await;
+    let publisher = Publisher::new(client.clone());
+    let wheel = dir.join("demo_pkg-1.0-py3-none-any.whl");
+    std::fs::write(&wheel, archives::wheel("demo-pkg", "1.0", "ANSWER = 42\n")).expect("write");
+    let name = "demo_pkg-1.0-py3-none-any.whl";
+    let target = repo("pypi-approved");
+    publisher
+        .publish_pypi(
+            &target,
+            "demo-pkg",
+            "1.0",
+            &[(wheel.as_path(), name, FileKind::Wheel)],
+        )
+        .await
+        .expect("publish");
+    let listed = || {
+        Store::open(dir.join("emulator/airlock/pypi-approved"))
+            .expect("store")
+            .listed_versions()
+            .iter()
+            .any(|(_, n, v)| n == "demo-pkg" && v == "1.0")
+    };
+    publisher
+        .set_status(
+            &target,
+            PackageFormat::Pypi,
+            "demo-pkg",
+            "1.0",
+            PackageVersionStatus::Archived,
+        )
+        .await
+        .expect("archive");
+    assert!(!listed(), "archived: out of the index");
+    // A restart on the same data keeps the status.
+    drop(emu);
+    let (emu, client) = emulator(&dir).await;
+    let publisher = Publisher::new(client.clone());
+    assert_eq!(
+        publisher
+            .version_status(&target, PackageFormat::Pypi, "demo-pkg", "1.0")
+            .await
+            .expect("status"),
+        Some(PackageVersionStatus::Archived)
+    );
+    // The same files approved again: a status change, not an upload, makes it installable.
+    assert!(
+        publisher
+            .restore(
+                &target,
+                PackageFormat::Pypi,
+                "demo-pkg",
+                "1.0",
+                &[(wheel.as_path(), name)]
+            )
+            .await
+            .expect("restore")
+    );
+    assert!(listed(), "Published again: back in the index");
+    let refused = client
+        .update_package_versions_status()
+        .domain("airlock")
+        .repository("pypi-approved")
+        .format(PackageFormat::Pypi)
+        .package("demo-pkg")
+        .versions("1.0")
+        .target_status(PackageVersionStatus::Disposed)
+        .send()
+        .await
+        .expect_err("Disposed only through DisposePackageVersions");
+    assert_eq!(
+        aws_sdk_codeartifact::error::ProvideErrorMetadata::code(&refused),
+        Some("ValidationException")
+    );
+    publisher
+        .dispose(&target, PackageFormat::Pypi, "demo-pkg", "1.0")
+        .await
+        .expect("dispose");
+    let err = publisher
+        .restore(
+            &target,
+            PackageFormat::Pypi,
+            "demo-pkg",
+            "1.0",
+            &[(wheel.as_path(), name)],
+        )
+        .await
+        .expect_err("a disposed version cannot come back");
+    assert!(
+        err.to_string().contains("cannot be published again"),
+        "{err}"
+    );
+    drop(emu);
     let _ = std::fs::remove_dir_all(&dir);
 }

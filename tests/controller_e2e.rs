@@ -548,6 +548,26 @@ async fn codeartifact_repositories_get_the_package_its_origin_control_and_the_de
         Some(PackageVersionStatus::Unlisted),
         "deletionPolicy Unlist"
     );
+    // Requested again, the same files: CodeArtifact keeps the Unlisted version, so the
+    // controller makes it Published again by a status change.
+    let dev = tokio::task::spawn_blocking(move || {
+        dev.apply(&request(
+            "into-ca-again",
+            "pypi",
+            "tidy-lib",
+            "1.0.0",
+            "pypi-approved",
+        ));
+        dev.wait_phase("team-a", "into-ca-again", "Published");
+        dev
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        version(ca.clone()).await,
+        Some(PackageVersionStatus::Published),
+        "installable again"
+    );
     // CodeArtifact requires the normalized PyPI name in API calls: another spelling finds nothing.
     let other_spelling = ca
         .describe_package_version()
@@ -840,6 +860,69 @@ async fn a_restart_rechecks_what_the_repository_kept() {
             "{:?}",
             dev.event_reasons("default", "builtin")
         );
+    })
+    .await
+    .expect("join");
+}
+
+/// A role without a permission, against the emulator as against AWS: the request stalls naming
+/// the permission to grant, nothing is published, and once granted a forced reconcile publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_codeartifact_permission_stalls_naming_it_and_a_reconcile_recovers() {
+    let (reg, dev) = start("denied", &[]).await;
+    fixture_wheel(&reg, "tidy-lib", "1.0.0");
+    tokio::task::spawn_blocking(move || {
+        let deny = |ops: &str| {
+            let url = format!("{}/_emulator/deny", dev.var("AWS_ENDPOINT_URL"));
+            let (code, body) =
+                common::dev::http_request("POST", &url, &format!("{{\"operations\": {ops}}}"));
+            assert_eq!(code, 200, "{body}");
+        };
+        deny(r#"["PutPackageOriginConfiguration"]"#);
+        dev.apply(&request(
+            "denied",
+            "pypi",
+            "tidy-lib",
+            "1.0.0",
+            "pypi-approved",
+        ));
+        let r = dev.wait_for(
+            "team-a",
+            "denied",
+            Duration::from_secs(60),
+            "Stalled",
+            |r| condition(r, "Stalled")["status"] == "True",
+        );
+        let msg = condition(&r, "Stalled")["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            msg.contains("grant the controller's role codeartifact:PutPackageOriginConfiguration"),
+            "{msg}"
+        );
+        assert_eq!(condition(&r, "Stalled")["reason"], "PublishFailed");
+        assert_ne!(r["status"]["phase"], "Published");
+        deny("[]");
+        let out = dev.kubectl(
+            &[
+                "annotate",
+                "pkgreq",
+                "denied",
+                "-n",
+                "team-a",
+                "--overwrite",
+                "airlock.dev/reconcile-requested-at=2026-12-01T21:00:00Z",
+            ],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r = dev.wait_phase("team-a", "denied", "Published");
+        assert_eq!(kstatus(&r), "Current");
     })
     .await
     .expect("join");

@@ -161,6 +161,31 @@ fn iam_policy_is_valid_json_with_no_wildcard_actions() {
     }
 }
 
+/// The policy grants every operation the controller calls (a missing one would stall requests
+/// on AccessDenied in a real account only).
+#[test]
+fn iam_policy_grants_every_operation_the_controller_calls() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/iam-policy.json"),
+    )
+    .expect("iam-policy.json");
+    let policy: Value = serde_json::from_str(&text).expect("valid JSON");
+    let granted: Vec<&str> = policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .filter(|st| st["Effect"] == "Allow")
+        .flat_map(|st| st["Action"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .collect();
+    for op in airlock::aws::OPERATIONS {
+        assert!(
+            granted.contains(op),
+            "deploy/iam-policy.json does not grant {op}"
+        );
+    }
+}
+
 /// Ingress only from what needs it: the documented labels for Prometheus (8080) and for the
 /// clients of the built-in repository (8081); no rule admits everyone.
 #[test]

@@ -327,6 +327,98 @@ impl Publisher {
         }
     }
 
+    /// A version's status (`DescribePackageVersion`); `None` when CodeArtifact has no such version.
+    pub async fn version_status(
+        &self,
+        repo: &Repository,
+        format: PackageFormat,
+        package: &str,
+        version: &str,
+    ) -> Result<Option<PackageVersionStatus>, PublishError> {
+        let (namespace, name) = package_parts(&format, package);
+        let out = self
+            .client
+            .describe_package_version()
+            .domain(&repo.domain)
+            .set_domain_owner(repo.domain_owner.clone())
+            .repository(&repo.repository)
+            .format(format)
+            .set_namespace(namespace.map(str::to_string))
+            .package(name.as_ref())
+            .package_version(version)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(o.package_version().and_then(|v| v.status().cloned())),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(classify(
+                "DescribePackageVersion",
+                format!("{package} {version}"),
+                e,
+            )),
+        }
+    }
+
+    /// Makes a version that a deletion policy or a quarantine withdrew (`Unlisted`, `Archived`)
+    /// installable again, when a request for it is approved anew: CodeArtifact keeps the
+    /// version and refuses a second upload of it (npm) or leaves its status as it was (PyPI),
+    /// so only a status change brings it back. The files must be the ones approved now; a
+    /// `Disposed` version has no files left and cannot come back under the same number.
+    pub async fn restore(
+        &self,
+        repo: &Repository,
+        format: PackageFormat,
+        package: &str,
+        version: &str,
+        files: &[(&std::path::Path, &str)],
+    ) -> Result<bool, PublishError> {
+        let status = self
+            .version_status(repo, format.clone(), package, version)
+            .await?;
+        match status {
+            Some(PackageVersionStatus::Unlisted) | Some(PackageVersionStatus::Archived) => {}
+            Some(PackageVersionStatus::Disposed) => {
+                return Err(PublishError::Aws {
+                    action: "PublishPackageVersion",
+                    code: "Disposed".into(),
+                    message: format!(
+                        "{package} {version} was disposed in {}/{}: its files are deleted and CodeArtifact keeps the version number, so it cannot be published again; request another version",
+                        repo.domain, repo.repository
+                    ),
+                    retryable: false,
+                });
+            }
+            _ => return Ok(false),
+        }
+        let (namespace, name) = package_parts(&format, package);
+        let held = self
+            .asset_digests(repo, format.clone(), namespace, &name, version)
+            .await?;
+        for (path, filename) in files {
+            let ours = sha256_file(path)?;
+            // npm's single asset is named by CodeArtifact, not by the tarball's file name.
+            let found = held
+                .get(*filename)
+                .or_else(|| (held.len() == 1).then(|| held.values().next()).flatten());
+            match found {
+                Some(found) if *found == ours => {}
+                Some(found) => {
+                    return Err(Self::conflict(repo, filename.to_string(), found, ours));
+                }
+                None => return Ok(false),
+            }
+        }
+        self.set_status(
+            repo,
+            format,
+            package,
+            version,
+            PackageVersionStatus::Published,
+        )
+        .await?;
+        Ok(true)
+    }
+
     fn conflict(repo: &Repository, what: String, existing: &str, new: String) -> PublishError {
         UploadError::Conflict {
             what,

@@ -5,6 +5,27 @@
 pub mod codeartifact;
 pub mod sagemaker;
 
+/// Every AWS operation the controller calls, as `service:Operation` (IAM's action names): what
+/// `deploy/iam-policy.json` must grant, and what the emulator's conformance test must cover.
+pub const OPERATIONS: &[&str] = &[
+    "codeartifact:GetAuthorizationToken",
+    "codeartifact:GetRepositoryEndpoint",
+    "codeartifact:DescribePackageVersion",
+    "codeartifact:ListPackageVersionAssets",
+    "codeartifact:PublishPackageVersion",
+    "codeartifact:PutPackageOriginConfiguration",
+    "codeartifact:UpdatePackageVersionsStatus",
+    "codeartifact:DisposePackageVersions",
+    "codeartifact:ListPackages",
+    "codeartifact:ListPackageVersions",
+    "sagemaker:CreateDomain",
+    "sagemaker:DescribeDomain",
+    "sagemaker:UpdateDomain",
+    "sagemaker:DeleteDomain",
+    "sagemaker:ListDomains",
+    "sagemaker:ListApps",
+];
+
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 

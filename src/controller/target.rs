@@ -180,7 +180,18 @@ impl Targets {
             retryable: e.retryable(),
             message: e.to_string(),
         };
+        // A version withdrawn earlier (a deleted request's Unlist, a quarantine) comes back by a
+        // status change, not an upload.
+        let held: Vec<(&std::path::Path, &str)> = files
+            .iter()
+            .map(|f| (f.path.as_path(), f.filename.as_str()))
+            .collect();
+        let restored = publisher
+            .restore(&target, format_of(ecosystem), name, version, &held)
+            .await
+            .map_err(aws)?;
         let outcomes = match ecosystem {
+            _ if restored => vec![Outcome::AlreadyPresent; files.len()],
             Ecosystem::Pypi => {
                 let list: Vec<(&std::path::Path, &str, FileKind)> = files
                     .iter()
@@ -292,6 +303,7 @@ impl Targets {
                 Withdrawal::Unlist => "taken out of the index; its files still download by URL",
                 Withdrawal::Archive => "archived: out of the index and no longer downloadable",
                 Withdrawal::Dispose => "disposed: out of the index and its files deleted",
+                Withdrawal::Relist => "listed again",
             };
             return Ok(format!(
                 "{name} {version} in {repo_name} {done} ({policy:?})"

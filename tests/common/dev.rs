@@ -413,6 +413,11 @@ pub fn free_port() -> u16 {
 
 /// A plain HTTP/1.0 GET of `http://host:port/path`: status code and body.
 pub fn http_get(url: &str) -> (u16, String) {
+    http_request("GET", url, "")
+}
+
+/// One HTTP/1.0 request with a JSON `body` (empty for none): (status, body).
+pub fn http_request(method: &str, url: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("an http URL");
     let (host, path) = rest
@@ -425,7 +430,8 @@ pub fn http_get(url: &str) -> (u16, String) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = write!(
         s,
-        "GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/vnd.pypi.simple.v1+json, */*\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/vnd.pypi.simple.v1+json, */*\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     );
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);

@@ -76,6 +76,48 @@ pub(super) fn assets(store: &Store, format: &str, name: &str, version: &str) -> 
 }
 
 /// The versions stored for a PyPI or npm package.
+/// A PyPI or npm version's status as the store keeps it (so it survives a restart): `Archived`
+/// when every file is archived, `Unlisted` when every file is out of the index, else
+/// `Published`; `None` when the store has no such version.
+pub(super) fn stored_status(
+    store: &Store,
+    format: &str,
+    name: &str,
+    version: &str,
+) -> Option<&'static str> {
+    let states: Vec<(bool, bool)> = match format {
+        "pypi" => {
+            let wanted = Version::parse(version).ok()?;
+            store
+                .pypi_project(&crate::pipeline::package::normalize_pypi_name(name))
+                .ok()
+                .flatten()?
+                .files
+                .iter()
+                .filter(|f| Version::parse(&f.version).ok().as_ref() == Some(&wanted))
+                .map(|f| (f.unlisted, f.archived))
+                .collect()
+        }
+        "npm" => store
+            .npm_package(name)
+            .ok()
+            .flatten()?
+            .versions
+            .get(version)
+            .map(|v| vec![(v.unlisted, v.archived)])?,
+        _ => return None,
+    };
+    if states.is_empty() {
+        None
+    } else if states.iter().all(|(_, archived)| *archived) {
+        Some("Archived")
+    } else if states.iter().all(|(unlisted, _)| *unlisted) {
+        Some("Unlisted")
+    } else {
+        Some("Published")
+    }
+}
+
 pub(super) fn versions(store: &Store, format: &str, name: &str) -> Vec<String> {
     match format {
         "pypi" => store
@@ -281,6 +323,26 @@ async fn npm_publish(store: &Arc<Store>, req: Request<Incoming>) -> Response<Bod
         Ok(p) => p,
         Err(e) => return plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
+    // npm, and CodeArtifact's npm endpoint, never take a version twice — whatever its status
+    // and bytes: a withdrawn version comes back by a status change (UpdatePackageVersionsStatus).
+    let existing = clean["name"]
+        .as_str()
+        .zip(clean["version"].as_str())
+        .and_then(|(n, v)| {
+            store
+                .npm_package(n)
+                .ok()
+                .flatten()
+                .filter(|p| p.versions.contains_key(v))
+                .map(|_| format!("{n}@{v}"))
+        });
+    if let Some(existing) = existing {
+        let _ = std::fs::remove_file(&path);
+        return json_response(
+            StatusCode::FORBIDDEN,
+            json!({"error": format!("You cannot publish over the previously published versions: {existing}")}),
+        );
+    }
     let result = store.publish_npm(&clean, &path);
     let _ = std::fs::remove_file(&path);
     match result {

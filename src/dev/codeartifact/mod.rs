@@ -578,6 +578,17 @@ impl Emulator {
                 Vec::new()
             }
         };
+        // A status set through the API (Disposed, a generic version's) else what the store
+        // keeps, which survives a restart.
+        let status_of = |pkg: Option<&PackageState>, v: &str| -> String {
+            let set = pkg.and_then(|p| p.status.get(v));
+            if set.is_some_and(|s| s == "Disposed") || format == "generic" || !spelled_as_stored {
+                return set.cloned().unwrap_or_else(|| "Published".into());
+            }
+            endpoints::stored_status(&store, &format, &full_name, v)
+                .unwrap_or("Published")
+                .to_string()
+        };
         match (method, path) {
             (Method::GET, "/v1/repository/endpoint") => {
                 let base = self.base();
@@ -602,10 +613,7 @@ impl Emulator {
                 } else {
                     assets
                 };
-                let status = pkg
-                    .and_then(|p| p.status.get(&version))
-                    .cloned()
-                    .unwrap_or_else(|| "Published".into());
+                let status = status_of(pkg, &version);
                 // A disposed version keeps its record (status Disposed) with no assets left.
                 if assets.is_empty() && status != "Disposed" {
                     return not_found(&format!(
@@ -669,10 +677,7 @@ impl Emulator {
                     let listed: Vec<Value> = versions
                         .iter()
                         .map(|v| {
-                            let status = pkg
-                                .and_then(|p| p.status.get(v))
-                                .cloned()
-                                .unwrap_or_else(|| "Published".into());
+                            let status = status_of(pkg, v);
                             json!({"version": v, "revision": "rev-1", "status": status,
                                    "origin": {"domainEntryPoint": {"repositoryName": repository}, "originType": "INTERNAL"}})
                         })
@@ -748,6 +753,24 @@ impl Emulator {
                 let mut ok_versions = serde_json::Map::new();
                 let mut failed = serde_json::Map::new();
                 for v in versions {
+                    let current = {
+                        let st = self.lock();
+                        let pkg = st
+                            .domains
+                            .get(domain)
+                            .and_then(|d| d.repositories.get(repository))
+                            .and_then(|r| r.packages.get(&key));
+                        status_of(pkg, &v)
+                    };
+                    // "A disposed package version cannot be restored in your repository because
+                    // its assets are deleted" (DisposePackageVersions).
+                    if current == "Disposed" {
+                        failed.insert(
+                            v,
+                            json!({"errorCode": "NOT_ALLOWED", "errorMessage": "the package version is Disposed: its assets are deleted and it cannot change status"}),
+                        );
+                        continue;
+                    }
                     if assets_of(&v).is_empty() && format != "generic" {
                         failed.insert(
                             v,
@@ -759,9 +782,9 @@ impl Emulator {
                         "Unlisted" => Some(Withdrawal::Unlist),
                         "Archived" => Some(Withdrawal::Archive),
                         "Disposed" => Some(Withdrawal::Dispose),
-                        _ => None,
+                        _ => Some(Withdrawal::Relist),
                     };
-                    if let Some(how) = how {
+                    if let Some(how) = how.filter(|_| format != "generic") {
                         let eco = if format == "npm" {
                             crate::api::package_request::Ecosystem::Npm
                         } else {

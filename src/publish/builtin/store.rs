@@ -103,6 +103,9 @@ pub enum Withdrawal {
     Archive,
     /// Gone: out of the index and its files deleted (unless another version has the same bytes).
     Dispose,
+    /// Undone: an unlisted or archived version listed and downloadable again (CodeArtifact's
+    /// `Published` status; the built-in repository re-lists on a publish of the same files).
+    Relist,
 }
 
 #[derive(Default)]
@@ -365,8 +368,9 @@ impl Store {
         let mut changed = false;
         let apply = |unlisted: &mut bool, archived: &mut bool| -> bool {
             let before = (*unlisted, *archived);
-            *unlisted = true;
-            *archived = how == Withdrawal::Archive || (*archived && how != Withdrawal::Unlist);
+            *unlisted = how != Withdrawal::Relist;
+            *archived = how == Withdrawal::Archive
+                || (*archived && !matches!(how, Withdrawal::Unlist | Withdrawal::Relist));
             before != (*unlisted, *archived)
         };
         match ecosystem {
