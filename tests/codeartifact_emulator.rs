@@ -612,6 +612,20 @@ async fn statuses_are_what_the_repository_serves_and_survive_a_restart() {
             .expect("status"),
         Some(PackageVersionStatus::Archived)
     );
+    // An upload cannot bring a withdrawn version back (nor add to it).
+    let sdist = dir.join("demo_pkg-1.0.tar.gz");
+    std::fs::write(&sdist, archives::sdist("demo-pkg", "1.0")).expect("write");
+    let refused = publisher
+        .publish_pypi(
+            &target,
+            "demo-pkg",
+            "1.0",
+            &[(sdist.as_path(), "demo_pkg-1.0.tar.gz", FileKind::Sdist)],
+        )
+        .await
+        .expect_err("an upload onto an Archived version");
+    assert!(refused.to_string().contains("Archived"), "{refused}");
+    assert!(!listed(), "still archived");
     // The same files approved again: a status change, not an upload, makes it installable.
     assert!(
         publisher

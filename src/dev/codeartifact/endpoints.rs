@@ -177,7 +177,12 @@ pub(super) async fn handle(emu: &Emulator, req: Request<Incoming>, rest: &str) -
     }
     let base = format!("{}/repo/{domain}/{repository}", emu.base());
     match (req.method().clone(), format) {
-        (Method::POST, "pypi") if tail.is_empty() => pypi_upload(&store, req).await,
+        (Method::POST, "pypi") if tail.is_empty() => {
+            let disposed = |name: &str, version: &str| {
+                emu.is_disposed(domain, repository, "pypi", name, version)
+            };
+            pypi_upload(&store, req, disposed).await
+        }
         (Method::GET | Method::HEAD, "pypi") => {
             read(&store, &req, &format!("/{tail}"), &format!("{base}/pypi")).await
         }
@@ -214,7 +219,11 @@ fn stored(result: Result<Published, StoreError>, conflict_status: StatusCode) ->
 }
 
 /// The legacy upload API, as twine and airlock send it.
-async fn pypi_upload(store: &Arc<Store>, req: Request<Incoming>) -> Response<Body> {
+async fn pypi_upload(
+    store: &Arc<Store>,
+    req: Request<Incoming>,
+    disposed: impl Fn(&str, &str) -> bool,
+) -> Response<Body> {
     let (parts, body) = match body_of(req).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -247,6 +256,22 @@ async fn pypi_upload(store: &Arc<Store>, req: Request<Incoming>) -> Response<Bod
         return plain(
             StatusCode::BAD_REQUEST,
             "sha256_digest does not match the file",
+        );
+    }
+    // An upload never changes a version's status: a withdrawn one (Unlisted, Archived) comes
+    // back through UpdatePackageVersionsStatus only, a Disposed one not at all.
+    let normal = crate::pipeline::package::normalize_pypi_name(name);
+    let status = if disposed(&normal, version) {
+        Some("Disposed")
+    } else {
+        stored_status(store, "pypi", &normal, version).filter(|s| *s != "Published")
+    };
+    if let Some(status) = status {
+        return plain(
+            StatusCode::CONFLICT,
+            &format!(
+                "{normal} {version} is {status} in this repository; an upload cannot change a version's status (UpdatePackageVersionsStatus can, except for Disposed)"
+            ),
         );
     }
     let path = match temp_file(content) {

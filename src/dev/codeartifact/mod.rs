@@ -255,6 +255,25 @@ impl Emulator {
             .map(|(d, _)| d.clone())
     }
 
+    /// Whether DisposePackageVersions disposed `package` `version` (no namespace) here.
+    pub(crate) fn is_disposed(
+        &self,
+        domain: &str,
+        repository: &str,
+        format: &str,
+        package: &str,
+        version: &str,
+    ) -> bool {
+        let key = (format.to_string(), String::new(), package.to_string());
+        self.lock()
+            .domains
+            .get(domain)
+            .and_then(|d| d.repositories.get(repository))
+            .and_then(|r| r.packages.get(&key))
+            .and_then(|p| p.status.get(version))
+            .is_some_and(|s| s == "Disposed")
+    }
+
     pub(crate) fn repository_store(&self, domain: &str, repository: &str) -> Option<Arc<Store>> {
         let st = self.lock();
         st.domains
