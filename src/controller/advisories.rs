@@ -15,7 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Mutex, watch};
 
 use crate::scan::advisories::AdvisoryDb;
-use crate::scan::advisories::download::{ECOSYSTEMS, Exports, Refreshed, osv_name};
+use crate::scan::advisories::download::{ECOSYSTEMS, Exports, Refreshed};
+use crate::scan::advisories::osv_name;
 
 /// How often the paths are looked at for changes between downloads.
 const POLL: Duration = Duration::from_secs(15);

@@ -92,10 +92,7 @@ pub fn advisories_unavailable(ecosystem: Ecosystem, policy: &ScanPolicySpec) -> 
         line: None,
         evidence: Some(format!(
             "no {} advisory data is loaded: known vulnerabilities and malicious-package records were not checked",
-            match ecosystem {
-                Ecosystem::Pypi => "PyPI",
-                Ecosystem::Npm => "npm",
-            }
+            crate::scan::advisories::osv_name(ecosystem)
         )),
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
-use super::AdvisoryDb;
+use super::{AdvisoryDb, osv_name};
 use crate::api::package_request::Ecosystem;
 use crate::pipeline::fetch::hex;
 use crate::pipeline::http::{Failure, HttpClient, HttpConfig, HttpError};
@@ -31,13 +31,6 @@ pub const DOWNLOAD_DEADLINE: Duration = Duration::from_secs(15 * 60);
 pub const ECOSYSTEMS: [Ecosystem; 2] = [Ecosystem::Pypi, Ecosystem::Npm];
 
 /// The directory name osv.dev uses for an ecosystem.
-pub fn osv_name(e: Ecosystem) -> &'static str {
-    match e {
-        Ecosystem::Pypi => "PyPI",
-        Ecosystem::Npm => "npm",
-    }
-}
-
 /// What the last successful download was, kept beside the export for the next conditional
 /// request.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

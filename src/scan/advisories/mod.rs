@@ -111,6 +111,14 @@ pub struct AdvisoryDb {
     pub skipped: Vec<(String, String)>,
 }
 
+/// OSV's name of an ecosystem (`affected[].package.ecosystem`, the exports' folder names).
+pub fn osv_name(e: Ecosystem) -> &'static str {
+    match e {
+        Ecosystem::Pypi => "PyPI",
+        Ecosystem::Npm => "npm",
+    }
+}
+
 fn ecosystem_of(osv: &str) -> Option<Ecosystem> {
     match osv {
         "PyPI" => Some(Ecosystem::Pypi),

@@ -32,13 +32,6 @@ pub enum OsvApiError {
     BadAnswer { base: String, reason: String },
 }
 
-fn ecosystem_name(e: Ecosystem) -> &'static str {
-    match e {
-        Ecosystem::Pypi => "PyPI",
-        Ecosystem::Npm => "npm",
-    }
-}
-
 impl OsvApi {
     fn url(&self, path: &str) -> Result<Url, OsvApiError> {
         self.base.join(path).map_err(|e| OsvApiError::BadAnswer {
@@ -69,7 +62,7 @@ impl OsvApi {
         let mut ids = Vec::new();
         let mut page_token: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let mut query = json!({"package": {"name": name, "ecosystem": ecosystem_name(ecosystem)}, "version": version});
+            let mut query = json!({"package": {"name": name, "ecosystem": super::osv_name(ecosystem)}, "version": version});
             if let Some(t) = &page_token {
                 query["page_token"] = json!(t);
             }
