@@ -26,9 +26,10 @@ use crate::pipeline::package::normalize_pypi_name;
 use crate::scan::advisories::AdvisoryDb;
 use crate::scan::decide::{self, Verdict};
 
-type Key = (Ecosystem, String, String);
+pub(super) type Key = (Ecosystem, String, String);
 
-fn key(ecosystem: Ecosystem, name: &str, version: &str) -> Key {
+/// Which package version a name and version mean: PyPI names in their normal form.
+pub(super) fn key(ecosystem: Ecosystem, name: &str, version: &str) -> Key {
     let name = match ecosystem {
         Ecosystem::Pypi => normalize_pypi_name(name),
         Ecosystem::Npm => name.to_string(),

@@ -24,8 +24,8 @@ use super::target::PublishFile;
 use crate::api::conditions::{ConditionStatus, find_condition, set_condition, types};
 use crate::api::package_repository::DeletionPolicy;
 use crate::api::package_request::{
-    Decision, Ecosystem, FindingCounts, FindingSummary, PackageRequestPhase as Phase, Publication,
-    Severity, Verdict, VerifiedFile,
+    Decision, FindingCounts, FindingSummary, PackageRequestPhase as Phase, Publication, Severity,
+    Verdict, VerifiedFile,
 };
 use crate::api::{PackageRepository, PackageRequest, PackageRequestStatus, ScanPolicy};
 use crate::pipeline::package::PackageRef;
@@ -998,13 +998,8 @@ async fn other_holders(
     req: &PackageRequest,
     repository: &str,
 ) -> Result<Vec<String>, Error> {
-    let key = |r: &PackageRequest| {
-        let name = match r.spec.ecosystem {
-            Ecosystem::Pypi => crate::pipeline::package::normalize_pypi_name(&r.spec.name),
-            Ecosystem::Npm => r.spec.name.clone(),
-        };
-        (r.spec.ecosystem, name, r.spec.version.clone())
-    };
+    let key =
+        |r: &PackageRequest| super::holdings::key(r.spec.ecosystem, &r.spec.name, &r.spec.version);
     let all = Api::<PackageRequest>::all(ctx.client.clone())
         .list(&kube::api::ListParams::default())
         .await
