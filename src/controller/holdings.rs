@@ -143,15 +143,7 @@ async fn judge(
     let now = Timestamp::now();
     for (ecosystem, name, version) in held.listed {
         let k = key(ecosystem, &name, &version);
-        if requested.contains(&k) || !db.covers(ecosystem) {
-            continue;
-        }
-        let findings: Vec<_> = db
-            .matches(ecosystem, &name, &version)
-            .iter()
-            .map(decide::advisory_finding)
-            .collect();
-        if findings.is_empty() {
+        if requested.contains(&k) || db.matches(ecosystem, &name, &version).is_empty() {
             continue;
         }
         let denying: Vec<_> = held
@@ -159,7 +151,8 @@ async fn judge(
             .iter()
             .filter_map(|repo| {
                 let policy = ctx.policies.get(&ObjectRef::new(&repo.spec.policy_ref))?;
-                let verdict = decide::decide(&findings, &policy.spec, ecosystem, &name, now);
+                let verdict =
+                    decide::advisories_now(db, &policy.spec, ecosystem, &name, &version, now)?;
                 (verdict.verdict == Verdict::Denied).then_some((repo, policy, verdict))
             })
             .collect();
@@ -186,17 +179,11 @@ async fn judge(
             if unlisting.is_none() && !reported.insert((repo_name.clone(), k.clone())) {
                 continue;
             }
-            let ids: Vec<String> = verdict
-                .deciding
-                .iter()
-                .take(5)
-                .map(|f| format!("{} ({:?})", f.rule, f.severity))
-                .collect();
             let message = format!(
                 "{name} {version}, kept in {} after its request was deleted, is now denied by {repo_name}'s policy {}: {}; {outcome}",
                 held.place,
                 policy.name_any(),
-                ids.join(", ")
+                verdict.deciding_list()
             );
             super::record(
                 ctx,

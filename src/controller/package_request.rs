@@ -828,32 +828,27 @@ async fn recheck(
     let ctx = w.ctx;
     let db = ctx.advisories.current().await;
     let spec = w.obj.spec.clone();
-    if !db.covers(spec.ecosystem) {
+    let Some(verdict) = decide::advisories_now(
+        &db,
+        &policy.spec,
+        spec.ecosystem,
+        &spec.name,
+        &spec.version,
+        now_ts,
+    ) else {
         // Nothing to re-check against yet; the data's arrival reconciles every request.
         w.save().await?;
         return Ok(Action::requeue(interval));
-    }
-    let findings: Vec<FindingSummary> = db
-        .matches(spec.ecosystem, &spec.name, &spec.version)
-        .iter()
-        .map(decide::advisory_finding)
-        .collect();
-    let verdict = decide::decide(&findings, &policy.spec, spec.ecosystem, &spec.name, now_ts);
+    };
     w.status().last_scan_time = Some(now());
     if verdict.verdict != ScanVerdict::Denied {
         w.save().await?;
         return Ok(Action::requeue(interval));
     }
-    let listed: Vec<String> = verdict
-        .deciding
-        .iter()
-        .take(5)
-        .map(|f| format!("{} ({:?})", f.rule, f.severity))
-        .collect();
     let mut message = format!(
         "a new advisory affects {}: {}; {}",
         w.label(),
-        listed.join(", "),
+        verdict.deciding_list(),
         verdict.reason
     );
     if repo.spec.unlist_on_quarantine {

@@ -176,6 +176,40 @@ fn same_package(ecosystem: Ecosystem, a: &str, b: &str) -> bool {
     }
 }
 
+/// What the advisory data alone says of a published version now: the re-check of a request and
+/// of what a repository keeps. `None` while the data does not cover the ecosystem.
+pub fn advisories_now(
+    db: &super::advisories::AdvisoryDb,
+    policy: &ScanPolicySpec,
+    ecosystem: Ecosystem,
+    package: &str,
+    version: &str,
+    now: Timestamp,
+) -> Option<Decision> {
+    if !db.covers(ecosystem) {
+        return None;
+    }
+    let findings: Vec<Finding> = db
+        .matches(ecosystem, package, version)
+        .iter()
+        .map(advisory_finding)
+        .collect();
+    Some(decide(&findings, policy, ecosystem, package, now))
+}
+
+impl Decision {
+    /// The first five deciding findings as `rule (Severity)`, for an event or a condition.
+    pub fn deciding_list(&self) -> String {
+        let listed: Vec<String> = self
+            .deciding
+            .iter()
+            .take(5)
+            .map(|f| format!("{} ({:?})", f.rule, f.severity))
+            .collect();
+        listed.join(", ")
+    }
+}
+
 pub fn decide(
     findings: &[Finding],
     policy: &ScanPolicySpec,
