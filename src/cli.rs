@@ -408,64 +408,13 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn reconcile(
-    kind: crate::reconcile::Kind,
-    name: &str,
-    namespace: Option<String>,
-    timeout: std::time::Duration,
-) -> ExitCode {
-    let Some(rt) = runtime("reconcile") else {
-        return ExitCode::from(EXIT_ERROR);
-    };
-    let result = rt.block_on(async {
-        let config = kube::Config::infer()
-            .await
-            .map_err(|e| format!("no usable kubeconfig: {e}"))?;
-        let namespace = namespace.unwrap_or_else(|| config.default_namespace.clone());
-        let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
-        crate::reconcile::run(client, kind, &namespace, name, timeout).await
-    });
-    match result {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("airlock reconcile: {e}");
-            ExitCode::from(EXIT_ERROR)
-        }
-    }
-}
-
-fn status(namespace: Option<String>) -> ExitCode {
-    let Some(rt) = runtime("status") else {
-        return ExitCode::from(EXIT_ERROR);
-    };
-    let result = rt.block_on(async {
-        let config = kube::Config::infer()
-            .await
-            .map_err(|e| format!("no usable kubeconfig: {e}"))?;
-        let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
-        crate::status::report(client, namespace.as_deref()).await
-    });
-    match result {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("airlock status: {e}");
-            ExitCode::from(EXIT_ERROR)
-        }
-    }
-}
-
-fn approval(name: &str, namespace: Option<String>, reason: &str, approve: bool) -> ExitCode {
-    let (command, done) = if approve {
-        ("approve", "approved")
-    } else {
-        ("deny", "denied")
-    };
+/// Runs one command against the cluster of the current kubeconfig: `work` gets a client and the
+/// namespace to use (`namespace`, else the context's) and returns what to print on success.
+fn kube_command<F, Fut>(command: &str, namespace: Option<String>, work: F) -> ExitCode
+where
+    F: FnOnce(kube::Client, String) -> Fut,
+    Fut: std::future::Future<Output = Result<String, String>>,
+{
     let Some(rt) = runtime(command) else {
         return ExitCode::from(EXIT_ERROR);
     };
@@ -475,15 +424,11 @@ fn approval(name: &str, namespace: Option<String>, reason: &str, approve: bool) 
             .map_err(|e| format!("no usable kubeconfig: {e}"))?;
         let namespace = namespace.unwrap_or_else(|| config.default_namespace.clone());
         let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
-        let who = crate::approval::identity(&client).await;
-        crate::approval::decide(client, &namespace, name, approve, reason, &who)
-            .await
-            .map(|_| format!("packagerequest {namespace}/{name} {done} by {who}"))
-            .map_err(|e| e.to_string())
+        work(client, namespace).await
     });
     match result {
-        Ok(line) => {
-            println!("{line}");
+        Ok(text) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -491,6 +436,42 @@ fn approval(name: &str, namespace: Option<String>, reason: &str, approve: bool) 
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+fn reconcile(
+    kind: crate::reconcile::Kind,
+    name: &str,
+    namespace: Option<String>,
+    timeout: std::time::Duration,
+) -> ExitCode {
+    kube_command("reconcile", namespace, |client, namespace| async move {
+        crate::reconcile::run(client, kind, &namespace, name, timeout)
+            .await
+            .map(|line| format!("{line}\n"))
+    })
+}
+
+fn status(namespace: Option<String>) -> ExitCode {
+    // Every namespace unless one is named: not the context's default.
+    let all = namespace.is_none();
+    kube_command("status", namespace, |client, namespace| async move {
+        crate::status::report(client, (!all).then_some(namespace.as_str())).await
+    })
+}
+
+fn approval(name: &str, namespace: Option<String>, reason: &str, approve: bool) -> ExitCode {
+    let (command, done) = if approve {
+        ("approve", "approved")
+    } else {
+        ("deny", "denied")
+    };
+    kube_command(command, namespace, |client, namespace| async move {
+        let who = crate::approval::identity(&client).await;
+        crate::approval::decide(client, &namespace, name, approve, reason, &who)
+            .await
+            .map(|_| format!("packagerequest {namespace}/{name} {done} by {who}\n"))
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// Logs to standard error: JSON for the controller (with the request's namespace and name on
