@@ -1,5 +1,7 @@
 //! `airlock dev` driven by the real `kubectl`: what a user types must behave as on a real cluster.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -569,30 +571,13 @@ fn raw(
     content_type: &str,
     body: &str,
 ) -> (u16, String) {
-    use std::io::Write;
     let config = std::fs::read_to_string(&dev.kubeconfig).expect("kubeconfig");
     let server = config
         .lines()
         .find_map(|l| l.trim().strip_prefix("server: http://"))
         .expect("server line")
         .to_string();
-    let mut s = std::net::TcpStream::connect(&server).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).expect("read");
-    let code = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, answer)
+    common::dev::http_raw(&server, method, path, host, content_type, body)
 }
 
 /// A web page can reach 127.0.0.1 too: it may send a "simple" cross-origin POST (text/plain)

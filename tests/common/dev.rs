@@ -418,19 +418,32 @@ pub fn http_get(url: &str) -> (u16, String) {
 
 /// One HTTP/1.0 request with a JSON `body` (empty for none): (status, body).
 pub fn http_request(method: &str, url: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("an http URL");
     let (host, path) = rest
         .split_once('/')
         .map(|(h, p)| (h, format!("/{p}")))
         .unwrap_or((rest, "/".into()));
-    let Ok(mut s) = std::net::TcpStream::connect(host) else {
+    http_raw(host, method, &path, host, "application/json", body)
+}
+
+/// One HTTP/1.0 request to `addr` with the `Host` and `Content-Type` given (a test of what a
+/// server does with a foreign Host or an unexpected media type): (status, body).
+pub fn http_raw(
+    addr: &str,
+    method: &str,
+    path: &str,
+    host: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
         return (0, String::new());
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/vnd.pypi.simple.v1+json, */*\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/vnd.pypi.simple.v1+json, */*\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     let mut buf = Vec::new();
