@@ -7,14 +7,14 @@ mod common;
 use airlock::api::package_request::Ecosystem;
 use airlock::scan::advisories::AdvisoryDb;
 use airlock::scan::advisories::download::{DownloadError, Exports, Refreshed};
-use common::dev::tmp;
+use common::dev::{TempDir, tmp};
 use common::registry::{self, Fault, FixtureRegistry};
 use serde_json::json;
 
-fn exports(reg: &FixtureRegistry, name: &str) -> (Exports, std::path::PathBuf) {
+fn exports(reg: &FixtureRegistry, name: &str) -> (Exports, TempDir) {
     let dir = tmp(name);
     let base = url::Url::parse(&format!("{}/osv-exports/", reg.base())).expect("url");
-    (Exports::new(base, dir.clone()).expect("exports"), dir)
+    (Exports::new(base, dir.to_path_buf()).expect("exports"), dir)
 }
 
 #[tokio::test]

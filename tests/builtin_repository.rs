@@ -12,11 +12,8 @@ use airlock::publish::builtin::server::RepositoryServer;
 use airlock::publish::builtin::store::{Published, Store, StoreError, Withdrawal};
 use common::archives;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("airlock-builtin-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("dir");
-    d
+fn tmp(name: &str) -> common::dev::TempDir {
+    common::dev::tmp(&format!("builtin-{name}"))
 }
 
 /// pip from the project's venv (`scripts/test-tools.sh` makes it), else the machine's.

@@ -14,11 +14,8 @@ use airlock::publish::upload::{Outcome, UploadError};
 use aws_sdk_codeartifact::types::{PackageFormat, PackageVersionStatus};
 use common::archives;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("airlock-ca-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("dir");
-    d
+fn tmp(name: &str) -> common::dev::TempDir {
+    common::dev::tmp(&format!("ca-{name}"))
 }
 
 async fn emulator(dir: &Path) -> (CodeArtifactEmulator, aws_sdk_codeartifact::Client) {

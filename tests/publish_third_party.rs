@@ -51,11 +51,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("airlock-3p-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("dir");
-    d
+fn tmp(name: &str) -> common::dev::TempDir {
+    common::dev::tmp(&format!("3p-{name}"))
 }
 
 fn client(port: u16) -> HttpClient {

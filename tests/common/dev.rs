@@ -14,11 +14,43 @@ pub fn airlock_bin() -> &'static str {
     env!("CARGO_BIN_EXE_airlock")
 }
 
-pub fn tmp(name: &str) -> PathBuf {
+/// A fresh directory under the system temp dir, removed when dropped — unless the test failed,
+/// so what it left can be looked at.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl TempDir {
+    /// The path, no longer removed on drop (its new owner cleans up).
+    pub fn into_path(mut self) -> PathBuf {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn tmp(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("airlock-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("dir");
-    d
+    TempDir(d)
 }
 
 pub struct Dev {
@@ -143,7 +175,7 @@ impl Dev {
         }
         let dev = Dev {
             child,
-            dir,
+            dir: dir.into_path(),
             env,
             upstream,
             args: all,
@@ -351,6 +383,10 @@ impl Drop for Dev {
                 "the controller was refused by the API server:\n{}",
                 forbidden.join("\n")
             );
+        }
+        // A passing test leaves nothing behind; a failing one keeps its log and data.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 }
