@@ -259,3 +259,90 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
     .await
     .expect("join");
 }
+
+/// Failover keeps the built-in repository: both replicas serve it from the one data directory
+/// (as `deploy/` mounts one ReadWriteMany volume in both), the standby already serves what the
+/// leader published, and once the leader is killed the new leader serves the same index and
+/// publishes more; a replacement replica serves all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_serves_the_same_index_and_loses_nothing() {
+    let (_reg, dev) = start("failover", &["first-lib", "second-lib"]).await;
+    tokio::task::spawn_blocking(move || {
+        let replica = |id: &str| {
+            let port = free_port();
+            let c = dev.controller(
+                id,
+                &[
+                    "--metrics-addr",
+                    "127.0.0.1:0",
+                    "--builtin-addr",
+                    &format!("127.0.0.1:{port}"),
+                    "--builtin-url",
+                    &format!("http://127.0.0.1:{port}"),
+                ],
+                &[],
+            );
+            (c, port)
+        };
+        // The project's files as one replica's index lists them, each downloaded from it.
+        let served = |port: u16, project: &str| -> Vec<String> {
+            let page_url = format!("http://127.0.0.1:{port}/simple/{project}/");
+            let (code, body) = http_get(&page_url);
+            if code != 200 {
+                return Vec::new();
+            }
+            let page: Value = serde_json::from_str(&body).unwrap_or_default();
+            let files = page["files"].as_array().cloned().unwrap_or_default();
+            for f in &files {
+                let url = url::Url::parse(&page_url)
+                    .and_then(|base| base.join(f["url"].as_str().unwrap_or_default()))
+                    .expect("a file URL");
+                assert_eq!(http_get(url.as_str()).0, 200, "{url} downloads");
+            }
+            files
+                .iter()
+                .filter_map(|f| f["filename"].as_str().map(str::to_string))
+                .collect()
+        };
+        let (mut a, pa) = replica("replica-a");
+        wait_until("replica-a to lead", Duration::from_secs(30), || {
+            dev.lease_holder().as_deref() == Some("replica-a")
+        });
+        let (mut b, pb) = replica("replica-b");
+        dev.apply(&request("first-lib", "first-lib"));
+        dev.wait_phase("team-a", "first-lib", "Published");
+        let first = vec!["first_lib-1.0.0-py3-none-any.whl".to_string()];
+        assert_eq!(served(pa, "first-lib"), first, "the leader serves it");
+        wait_until("the standby to serve", Duration::from_secs(30), || {
+            served(pb, "first-lib") == first
+        });
+
+        // The leader dies without a goodbye; the standby leads and still serves everything.
+        let _ = a.kill();
+        let _ = a.wait();
+        assert_eq!(
+            served(pb, "first-lib"),
+            first,
+            "nothing lost while nobody leads"
+        );
+        wait_until("replica-b to lead", Duration::from_secs(30), || {
+            dev.lease_holder().as_deref() == Some("replica-b")
+        });
+        dev.apply(&request("second-lib", "second-lib"));
+        dev.wait_phase("team-a", "second-lib", "Published");
+        let second = vec!["second_lib-1.0.0-py3-none-any.whl".to_string()];
+        assert_eq!(served(pb, "second-lib"), second);
+        assert_eq!(served(pb, "first-lib"), first);
+
+        // A replacement replica (the pod the Deployment starts again) serves all of it.
+        let (mut c, pc) = replica("replica-c");
+        wait_until("the replacement to serve", Duration::from_secs(30), || {
+            served(pc, "second-lib") == second
+        });
+        assert_eq!(served(pc, "first-lib"), first);
+        assert_eq!(terminate(&mut c), Some(0));
+        assert_eq!(terminate(&mut b), Some(0));
+    })
+    .await
+    .expect("join");
+}

@@ -222,3 +222,48 @@ fn ingress_is_limited_to_the_documented_clients() {
         ]
     );
 }
+
+/// Failover keeps the built-in repository: every replica mounts the data directory from one
+/// ReadWriteMany claim (a per-pod emptyDir would leave the standby an empty index, and a
+/// failover would lose what was published).
+#[test]
+fn every_replica_shares_one_data_volume() {
+    let docs = render();
+    let deployment = find(&docs, "Deployment", "airlock-controller");
+    let replicas = deployment["spec"]["replicas"].as_u64().unwrap_or(1);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let data_dir = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--data-dir="))
+        .expect("--data-dir");
+    let mount = container["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .find(|m| m["mountPath"] == data_dir)
+        .expect("the data directory is a mounted volume");
+    let volume = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mount's volume");
+    let claim = volume["persistentVolumeClaim"]["claimName"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the data volume is not a PersistentVolumeClaim: {volume}"));
+    let pvc = find(&docs, "PersistentVolumeClaim", claim);
+    if replicas > 1 {
+        assert_eq!(
+            pvc["spec"]["accessModes"],
+            serde_json::json!(["ReadWriteMany"]),
+            "{replicas} replicas mount the claim at once"
+        );
+    }
+}

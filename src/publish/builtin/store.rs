@@ -117,8 +117,24 @@ struct References {
 pub struct Store {
     root: PathBuf,
     blobs: Cache,
-    /// Index updates are read-modify-write: one at a time.
+    /// Index updates are read-modify-write: one at a time in this process, and (through
+    /// [`IndexLock`]) across every process that opens the same root — replicas sharing one
+    /// volume, a controller beside `airlock dev`.
     write: Mutex<()>,
+}
+
+/// Held while the index is changed: this process's mutex and an exclusive lock on
+/// `index/.lock` (advisory `flock`; on NFS, as EFS serves a ReadWriteMany volume, Linux maps it
+/// to a byte-range lock the server enforces across clients).
+struct IndexLock<'a> {
+    _thread: std::sync::MutexGuard<'a, ()>,
+    file: std::fs::File,
+}
+
+impl Drop for IndexLock<'_> {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -148,6 +164,22 @@ impl Store {
             root,
             blobs,
             write: Mutex::new(()),
+        })
+    }
+
+    fn lock_index(&self) -> Result<IndexLock<'_>, StoreError> {
+        let thread = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let path = self.root.join("index/.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.lock().map_err(io(&path))?;
+        Ok(IndexLock {
+            _thread: thread,
+            file,
         })
     }
 
@@ -263,7 +295,7 @@ impl Store {
             )));
         }
         let (sha256, _, _, size) = self.put_blob(file)?;
-        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.lock_index()?;
         let key = normalize_pypi_name(name);
         let path = self.pypi_doc(&key);
         let mut project: PypiProject = self.read_doc(&path)?.unwrap_or_default();
@@ -311,7 +343,7 @@ impl Store {
             .as_str()
             .ok_or_else(|| StoreError::Invalid("package.json has no version".into()))?;
         let (sha256, sha512, sha1, size) = self.put_blob(tarball)?;
-        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.lock_index()?;
         let path = self.npm_doc(name);
         let mut package: NpmPackage = self.read_doc(&path)?.unwrap_or_default();
         package.name = name.into();
@@ -362,7 +394,7 @@ impl Store {
         how: Withdrawal,
     ) -> Result<bool, StoreError> {
         use crate::api::package_request::Ecosystem;
-        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.lock_index()?;
         // The blobs of the files the withdrawal touched.
         let mut touched: Vec<String> = Vec::new();
         let mut changed = false;
@@ -575,6 +607,52 @@ mod tests {
         assert!(
             syncs >= 3,
             "{syncs} directory syncs for blob, alias and index"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Two replicas on one shared volume are two `Store`s on one root: publishing at the same
+    /// time into the same project loses no file (the index lock spans processes, not only
+    /// threads).
+    #[test]
+    fn stores_sharing_a_root_lose_no_update() {
+        let root =
+            std::env::temp_dir().join(format!("airlock-store-shared-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let stores = [
+            std::sync::Arc::new(Store::open(&root).expect("store")),
+            std::sync::Arc::new(Store::open(&root).expect("store")),
+        ];
+        let per_store = 40;
+        let workers: Vec<_> = stores
+            .iter()
+            .enumerate()
+            .map(|(i, store)| {
+                let (store, root) = (store.clone(), root.clone());
+                std::thread::spawn(move || {
+                    for n in 0..per_store {
+                        let filename = format!("demo-{i}.{n}-py3-none-any.whl");
+                        let file = root.join(format!("upload-{i}-{n}"));
+                        std::fs::write(&file, format!("wheel {i} {n}")).expect("write");
+                        store
+                            .publish_pypi("demo", &format!("{i}.{n}"), &filename, &file, None)
+                            .expect("publish");
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().expect("worker");
+        }
+        let project = Store::open(&root)
+            .expect("store")
+            .pypi_project("demo")
+            .expect("read")
+            .expect("project");
+        assert_eq!(
+            project.files.len(),
+            2 * per_store,
+            "every publish is in the index"
         );
         let _ = std::fs::remove_dir_all(&root);
     }
