@@ -585,6 +585,19 @@ fn kubectl_sequence(p: &Pair) {
     );
     std::thread::sleep(Duration::from_millis(500));
     p.same(&["get", "pkgreq", "six", "-n", NS], None);
+    // A rule that compares every pair of an unbounded list's items is refused when the CRD is
+    // written (its estimated cost), and a bounded version of it is taken.
+    let pairs = |bound: &str| {
+        format!(
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: pairs.cost.example.com}}\nspec:\n  group: cost.example.com\n  scope: Namespaced\n  names: {{plural: pairs, singular: pair, kind: Pair}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            type: object\n            x-kubernetes-validations:\n            - rule: self.items.all(a, self.items.all(b, a == b || a != b))\n            properties:\n              items:\n                type: array\n                {bound}\n                items: {{type: string, maxLength: 20}}\n"
+        )
+    };
+    p.same(
+        &["apply", "-f", "-"],
+        Some(&pairs("x-kubernetes-list-type: atomic")),
+    );
+    p.same(&["apply", "-f", "-"], Some(&pairs("maxItems: 10")));
+    p.same(&["delete", "crd", "pairs.cost.example.com"], None);
     // Cluster-scoped kinds and a kind that does not exist.
     p.same(&["get", "scanpolicy", "default", "-o", "json"], None);
     p.same(&["get", "widgets"], None);

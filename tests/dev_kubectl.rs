@@ -646,3 +646,82 @@ fn a_web_page_cannot_drive_the_dev_server() {
     );
     assert_eq!(code, 201, "{body}");
 }
+
+/// The embedded server's memory is bounded where issue 18 found it unbounded: the watch log keeps
+/// at most its byte budget of objects (a watch from before that is `410 Gone`, as after etcd
+/// compaction), and a watcher that never reads is ended instead of buffering every object for it.
+#[test]
+fn the_watch_log_and_slow_watchers_are_bounded() {
+    use std::io::Write as _;
+    let dev = Dev::start_embedded("bounded");
+    let config = std::fs::read_to_string(&dev.kubeconfig).expect("kubeconfig");
+    let server = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: http://"))
+        .expect("server line")
+        .to_string();
+    let path = "/api/v1/namespaces/default/configmaps";
+    let (code, list) =
+        common::dev::http_raw(&server, "GET", path, "127.0.0.1", "application/json", "");
+    assert_eq!(code, 200, "{list}");
+    let list: serde_json::Value = serde_json::from_str(&list).expect("a list");
+    let rv0 = list["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .to_string();
+    let watch = |rv: &str| {
+        let mut s = std::net::TcpStream::connect(&server).expect("connect");
+        write!(
+            s,
+            "GET {path}?watch=true&resourceVersion={rv} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        )
+        .expect("watch");
+        s
+    };
+    let mut slow = watch(&rv0);
+    let blob = "x".repeat(1 << 20);
+    for n in 0..80 {
+        let body = format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"n":"{n}","blob":"{blob}"}}}}"#
+        );
+        let (method, at) = if n == 0 {
+            ("POST", path.to_string())
+        } else {
+            ("PUT", format!("{path}/big"))
+        };
+        let (code, answer) =
+            common::dev::http_raw(&server, method, &at, "127.0.0.1", "application/json", &body);
+        assert!(
+            code == 200 || code == 201,
+            "{code}: {}",
+            &answer[..answer.len().min(200)]
+        );
+    }
+    // 80 MiB of updates do not fit the log: resuming from before them is 410 Gone.
+    let mut late = watch(&rv0);
+    late.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut head = Vec::new();
+    let mut chunk = vec![0u8; 4096];
+    while !String::from_utf8_lossy(&head).contains("\"code\":") && head.len() < 1 << 20 {
+        let n = late.read(&mut chunk).expect("an answer");
+        assert!(n > 0, "closed before the first event");
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.contains("\"code\":410"), "{head}");
+    // The watcher that never read was ended: reading now drains what was in flight, then EOF.
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut sink = Vec::new();
+    let ended = slow.read_to_end(&mut sink);
+    assert!(
+        ended.is_ok(),
+        "the slow watch is still open after 80 writes: {ended:?}"
+    );
+    assert!(
+        sink.len() < 16 << 20,
+        "{} bytes were buffered for it",
+        sink.len()
+    );
+}

@@ -3,6 +3,7 @@
 //! kube-rs or kubectl rely on, and nothing the controller could come to depend on that a real
 //! cluster lacks.
 
+pub mod cel_cost;
 pub mod error;
 pub mod managed_fields;
 pub mod openapi;

@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use super::error::ApiError;
 use super::managed_fields::{self, Writer};
@@ -27,6 +27,8 @@ const MAX_BODY: usize = 3 * 1024 * 1024;
 const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
 /// A watch without `timeoutSeconds` ends after this long, as the real server's do.
 const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+/// How long a watch may leave an event unread before it is ended (it resumes from the log).
+const WATCH_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -658,7 +660,19 @@ fn watch(
         }
     };
 
-    let (tx, out) = mpsc::channel::<Bytes>(64);
+    // One line in flight per watch, each handed over within WATCH_SEND_TIMEOUT: a watcher that
+    // does not read is ended (as the real API server ends an unresponsive one) instead of
+    // buffering every object for it (50 such watchers held 3.5 GB before).
+    let (tx, out) = mpsc::channel::<Bytes>(1);
+    let send = move |b: Bytes| {
+        let tx = tx.clone();
+        async move {
+            matches!(
+                tokio::time::timeout(WATCH_SEND_TIMEOUT, tx.send(b)).await,
+                Ok(Ok(()))
+            )
+        }
+    };
     tokio::spawn(async move {
         let mut first_table = true;
         let mut last_rv = start_rv;
@@ -687,7 +701,7 @@ fn watch(
                 continue;
             }
             last_rv = last_rv.max(rv);
-            if tx.send(line(type_, &object, last_rv)).await.is_err() {
+            if !send(line(type_, &object, last_rv)).await {
                 return;
             }
         }
@@ -697,7 +711,7 @@ fn watch(
         if bookmarks && initial_events {
             let mut end = bookmark(last_rv);
             end["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
-            if tx.send(line("BOOKMARK", &end, last_rv)).await.is_err() {
+            if !send(line("BOOKMARK", &end, last_rv)).await {
                 return;
             }
         }
@@ -709,14 +723,27 @@ fn watch(
             tokio::select! {
                 _ = &mut deadline => return,
                 _ = tick.tick(), if bookmarks => {
-                    if tx.send(line("BOOKMARK", &bookmark(last_rv), last_rv)).await.is_err() { return; }
+                    if !send(line("BOOKMARK", &bookmark(last_rv), last_rv)).await { return; }
                 }
                 ev = rx.recv() => {
-                    let Ok(ev) = ev else { return };
-                    if ev.type_ == "COMPACTED" { return; }
-                    if ev.key != rt.key() || ev.rv <= last_rv || !sel.matches(&ev.object) { continue; }
-                    last_rv = ev.rv;
-                    if tx.send(line(ev.type_, &ev.object, last_rv)).await.is_err() { return; }
+                    let events = match ev {
+                        Ok(ev) => vec![ev],
+                        // Fell behind the fan-out: catch up from the log, or 410 if it is gone.
+                        Err(broadcast::error::RecvError::Lagged(_)) => match store.events_after(&rt, last_rv) {
+                            Ok(events) => events,
+                            Err(gone) => {
+                                let _ = send(line("ERROR", &gone.to_status(), last_rv)).await;
+                                return;
+                            }
+                        },
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    };
+                    for ev in events {
+                        if ev.type_ == "COMPACTED" { return; }
+                        if ev.key != rt.key() || ev.rv <= last_rv || !sel.matches(&ev.object) { continue; }
+                        last_rv = ev.rv;
+                        if !send(line(ev.type_, &ev.object, last_rv)).await { return; }
+                    }
                 }
             }
         }

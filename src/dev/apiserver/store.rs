@@ -16,9 +16,16 @@ use super::resources::{self, ResourceType};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::validation;
 
-/// How many events the log keeps for watches that resume from a resourceVersion. Older ones are
-/// compacted away, and a watch from before them gets `410 Gone`, as with etcd compaction.
+/// How many events the log keeps for watches that resume from a resourceVersion, and how many
+/// bytes of objects at most (400 updates of a 2.9 MB object held 1.2 GB before the byte bound).
+/// Older ones are compacted away, and a watch from before them gets `410 Gone`, as with etcd
+/// compaction.
 const LOG_CAPACITY: usize = 10_000;
+const LOG_BYTES: usize = 64 << 20;
+/// Events in flight to open watches. A watch that falls this far behind is ended, as the real
+/// API server's watch cache ends an unresponsive watcher; it resumes from the log (or gets `410
+/// Gone` and re-lists). Small, because each slot can hold an object of up to 3 MiB.
+const WATCH_FANOUT: usize = 64;
 
 /// A change to one object, as a watch streams it.
 #[derive(Debug, Clone)]
@@ -29,6 +36,8 @@ pub struct Event {
     /// `ADDED`, `MODIFIED` or `DELETED`; `COMPACTED` tells open watches to end.
     pub type_: &'static str,
     pub object: Value,
+    /// The object's size as JSON, counted against [`LOG_BYTES`].
+    pub size: usize,
 }
 
 type ObjectKey = (String, String);
@@ -98,6 +107,8 @@ struct Inner {
     types: Vec<ResourceType>,
     objects: HashMap<(String, String), BTreeMap<ObjectKey, Value>>,
     log: VecDeque<Arc<Event>>,
+    /// The sizes of the log's objects, summed.
+    log_bytes: usize,
     /// Events at or below this resourceVersion are gone from the log.
     compacted: u64,
 }
@@ -184,13 +195,14 @@ impl Default for Store {
 
 impl Store {
     pub fn new() -> Self {
-        let (tx, _) = broadcast::channel(4096);
+        let (tx, _) = broadcast::channel(WATCH_FANOUT);
         let store = Self {
             inner: Mutex::new(Inner {
                 rv: 1,
                 types: resources::builtins(),
                 objects: HashMap::new(),
                 log: VecDeque::new(),
+                log_bytes: 0,
                 compacted: 0,
             }),
             tx,
@@ -242,12 +254,14 @@ impl Store {
         inner.rv += 1;
         inner.compacted = inner.rv;
         inner.log.clear();
+        inner.log_bytes = 0;
         let event = Arc::new(Event {
             rv: inner.rv,
             key: (String::new(), String::new()),
             namespace: String::new(),
             type_: "COMPACTED",
             object: Value::Null,
+            size: 0,
         });
         let _ = self.tx.send(event);
     }
@@ -270,6 +284,12 @@ impl Store {
             .cloned()
             .collect();
         Ok((backlog, self.tx.subscribe()))
+    }
+
+    /// The log's events of `rt` after `rv`: what a watch that fell behind the fan-out catches up
+    /// with. `410 Gone` when the log no longer reaches back that far.
+    pub fn events_after(&self, rt: &ResourceType, rv: u64) -> Result<Vec<Arc<Event>>, ApiError> {
+        Ok(self.watch_from(rt, rv)?.0)
     }
 
     /// Every current object of a type that `sel` matches, with the resourceVersion of the snapshot.
@@ -669,13 +689,18 @@ impl Store {
             namespace: namespace.to_string(),
             type_,
             object: object.clone(),
+            size: serde_json::to_vec(object).map(|b| b.len()).unwrap_or(0),
         });
-        if inner.log.len() >= LOG_CAPACITY
-            && let Some(old) = inner.log.pop_front()
+        inner.log_bytes += event.size;
+        inner.log.push_back(event.clone());
+        while inner.log.len() > LOG_CAPACITY || (inner.log_bytes > LOG_BYTES && inner.log.len() > 1)
         {
+            let Some(old) = inner.log.pop_front() else {
+                break;
+            };
+            inner.log_bytes -= old.size;
             inner.compacted = old.rv;
         }
-        inner.log.push_back(event.clone());
         let _ = self.tx.send(event);
         if rt.group == "events.k8s.io" {
             self.mirror_event(inner, namespace, type_, object);
@@ -878,6 +903,21 @@ impl Inner {
                             ApiError::invalid_fields(&rt.kind, &rt.group, name, &errors)
                         }
                     })
+            }
+            // A CRD whose rules could run for seconds is refused when written, as kube-apiserver
+            // refuses it: an admitted rule's cost is bounded.
+            None if rt.group == "apiextensions.k8s.io"
+                && rt.plural == "customresourcedefinitions" =>
+            {
+                let errors = super::cel_cost::check_crd(&object);
+                if errors.is_empty() {
+                    return Ok(object);
+                }
+                let name = object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                Err(ApiError::invalid_fields(&rt.kind, &rt.group, name, &errors))
             }
             None => Ok(object),
         }
