@@ -54,8 +54,45 @@ impl Error {
         }
     }
 
-    /// Someone else wrote the object meanwhile: read it again at once.
+    /// Someone else wrote the object meanwhile: read it again at once. Every reconcile error
+    /// reaches the error policy wrapped in `Finalizer`, so the conflict is looked for inside it.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Error::Kube(kube::Error::Api(e)) if e.code == 409)
+        let conflict = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 409);
+        match self {
+            Error::Kube(e) => conflict(e),
+            Error::Finalizer(inner) => match inner.as_ref() {
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
+                    e.is_conflict()
+                }
+                finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e) => {
+                    conflict(e)
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16) -> kube::Error {
+        let status: kube::core::Status =
+            serde_json::from_value(serde_json::json!({"code": code})).expect("a status");
+        kube::Error::Api(Box::new(status))
+    }
+
+    /// The reconcile's conflicts come wrapped by the finalizer helper; the fast retry must see them.
+    #[test]
+    fn a_conflict_is_seen_through_the_finalizer_wrapper() {
+        assert!(Error::Kube(api(409)).is_conflict());
+        let wrapped = |e| Error::Finalizer(Box::new(e));
+        assert!(wrapped(finalizer::Error::ApplyFailed(Error::Kube(api(409)))).is_conflict());
+        assert!(wrapped(finalizer::Error::CleanupFailed(Error::Kube(api(409)))).is_conflict());
+        assert!(wrapped(finalizer::Error::AddFinalizer(api(409))).is_conflict());
+        assert!(!wrapped(finalizer::Error::ApplyFailed(Error::Kube(api(500)))).is_conflict());
+        assert!(!Error::NoNamespace.is_conflict());
     }
 }

@@ -88,7 +88,7 @@ impl Targets {
     pub fn builtin(&self, repo: &str) -> Result<&Builtin, TargetError> {
         self.builtin.as_ref().ok_or_else(|| TargetError {
             message: format!(
-                "PackageRepository {repo} is built-in, but this controller runs without the built-in repository; start it with --builtin-dir"
+                "PackageRepository {repo} is built-in, but this controller runs without the built-in repository; start it with --data-dir (where the repository is kept) and --builtin-addr (where it is served)"
             ),
             retryable: false,
         })
