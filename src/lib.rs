@@ -1,8 +1,13 @@
 //! airlock: the airlock between public package registries and isolated SageMaker Studio domains.
 //!
-//! The crate is laid out as the architecture is: [`api`] holds the custom resources; [`cli`] the
-//! command line; [`dev`] the local development environment (an in-memory API server); [`pipeline`] the
-//! package pipeline (resolve, fetch, unpack); [`scan`] the scanners.
+//! The crate is laid out as the architecture is: [`api`] holds the custom resources;
+//! [`controller`] the reconcilers and their runtime; [`pipeline`] the package pipeline (resolve,
+//! fetch, unpack); [`scan`] the scanners and the decision; [`publish`] the built-in repository and
+//! the uploads in each ecosystem's protocol; [`aws`] the CodeArtifact and SageMaker adapters;
+//! [`dev`] the local development environment (an in-memory API server and the AWS emulators);
+//! [`serve`] the bounded HTTP server they all use; [`cli`] the command line, with
+//! [`approval`], [`reconcile`] and [`status`] behind its `approve`/`deny`, `reconcile` and
+//! `status` commands.
 
 pub mod api;
 pub mod approval;

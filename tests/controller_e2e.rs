@@ -923,6 +923,48 @@ async fn a_denied_codeartifact_permission_stalls_naming_it_and_a_reconcile_recov
         );
         let r = dev.wait_phase("team-a", "denied", "Published");
         assert_eq!(kstatus(&r), "Current");
+
+        // A deletion policy that keeps failing is retried with back-off (5 s, 10 s, …), the
+        // count in status, and the request goes once the policy can be applied.
+        deny(r#"["UpdatePackageVersionsStatus"]"#);
+        let out = dev.kubectl(
+            &["delete", "pkgreq", "denied", "-n", "team-a", "--wait=false"],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r = dev.wait_for(
+            "team-a",
+            "denied",
+            Duration::from_secs(30),
+            "retried twice",
+            |r| r["status"]["failures"].as_u64().unwrap_or(0) >= 2,
+        );
+        let failed = dev
+            .event_reasons("team-a", "denied")
+            .iter()
+            .filter(|r| *r == "DeletionPolicyFailed")
+            .count();
+        assert!(
+            failed <= 3,
+            "{failed} attempts by now: not backing off ({})",
+            r["status"]
+        );
+        deny("[]");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while dev
+            .get_json(&["pkgreq", "denied", "-n", "team-a"])
+            .is_some()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the request stays after the policy can apply"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
     })
     .await
     .expect("join");

@@ -168,6 +168,17 @@ impl<'a> Work<'a> {
         super::record(self.ctx, &self.reference, type_, reason, action, note).await;
     }
 
+    /// Counts one more consecutive failure in status (what the back-off doubles on) and returns
+    /// the count; a failure to save it only shortens the next wait.
+    async fn count_failure(&mut self) -> u32 {
+        let failures = self.status().failures.unwrap_or(0) + 1;
+        self.status().failures = Some(failures);
+        if let Err(e) = self.save().await {
+            tracing::debug!(error = %e, "could not record the failure count");
+        }
+        failures
+    }
+
     /// Records a failure: retried with back-off when `retryable`, else `Stalled` with the reason.
     async fn fail(
         &mut self,
@@ -869,7 +880,7 @@ async fn recheck(
                     return Err(Error::Retry {
                         reason: "UnlistFailed",
                         message: e.message,
-                        failures: 1,
+                        failures: w.count_failure().await,
                     });
                 }
                 message.push_str(&format!("; unlisting failed: {e}"));
@@ -900,7 +911,7 @@ async fn cleanup(
     ctx: &Context,
     api: &Api<PackageRequest>,
 ) -> Result<Action, Error> {
-    let w = Work::new(api, ctx, req.clone());
+    let mut w = Work::new(api, ctx, req.clone());
     let Some(publication) = req.status.as_ref().and_then(|s| s.publication.clone()) else {
         return Ok(Action::await_change());
     };
@@ -979,7 +990,7 @@ async fn cleanup(
             Err(Error::Retry {
                 reason: "DeletionPolicyFailed",
                 message,
-                failures: 1,
+                failures: w.count_failure().await,
             })
         }
     }

@@ -1,4 +1,4 @@
-//! The package pipeline of `../shared/DESIGN.md`, one module a step: [`resolve`] the exact files
+//! The package pipeline, one module a step: [`resolve`] the exact files
 //! of a version, [`fetch`] and verify them into the [`cache`], [`unpack`] them for the scanners.
 //! [`package`] names what is asked for, [`version`] compares versions per ecosystem, [`http`] is
 //! the one way out to a registry.
