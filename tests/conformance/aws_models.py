@@ -211,6 +211,14 @@ def codeartifact():
                                      assetContent=content, unfinished=True)
     if out.get("status") != "Unfinished":
         problems.append(f"PublishPackageVersion unfinished=True: status {out.get('status')}, not Unfinished")
+    # More assets while Unfinished; the last without the flag publishes the version, and then
+    # no asset can be added.
+    out = ca.publish_package_version(**generic, packageVersion="2.0", assetName="b.txt", assetSHA256=sha,
+                                     assetContent=content)
+    if out.get("status") != "Published":
+        problems.append(f"PublishPackageVersion without unfinished: status {out.get('status')}, not Published")
+    expect_error(ca, "ConflictException", ca.publish_package_version, **generic, packageVersion="2.0",
+                 assetName="c.txt", assetSHA256=sha, assetContent=content)
     ca.list_package_version_assets(**generic, packageVersion="1.0")
     expect_error(ca, "ResourceNotFoundException", ca.list_package_version_assets, **generic, packageVersion="9.9")
     ca.describe_package_version(**generic, packageVersion="1.0")

@@ -856,16 +856,27 @@ impl Emulator {
                 else {
                     return not_found("repository");
                 };
-                let assets = repo
-                    .packages
-                    .entry(key.clone())
-                    .or_default()
-                    .generic
-                    .entry(version.clone())
-                    .or_default();
+                let state = repo.packages.entry(key.clone()).or_default();
+                // Assets are added while a version is Unfinished; "once a package version's
+                // status is set to Published, it cannot change back to Unfinished"
+                // (PublishPackageVersion), so a new asset for it is a conflict.
+                let current = state.status.get(&version).cloned();
+                let assets = state.generic.entry(version.clone()).or_default();
+                let known = assets.iter().find(|a| a.name == asset).cloned();
+                if known.is_none()
+                    && let Some(current) = current.as_deref().filter(|s| *s != "Unfinished")
+                {
+                    return conflict(
+                        "package-version",
+                        &version,
+                        format!(
+                            "Package version '{version}' is {current}: assets can be added only while it is Unfinished"
+                        ),
+                    );
+                }
                 // The same bytes under the same name again are a success (a retry after a lost
                 // answer); other bytes under that name are a conflict.
-                match assets.iter().find(|a| a.name == asset) {
+                match known.as_ref() {
                     Some(existing) if existing.sha256 != sha256 => {
                         return conflict(
                             "asset",
@@ -885,13 +896,14 @@ impl Emulator {
                 }
                 // `unfinished=true` keeps the version Unfinished so more assets can follow;
                 // without it the version is Published.
-                let status = if get("unfinished") == "true" {
-                    "Unfinished"
-                } else {
-                    "Published"
+                let status = match current.as_deref() {
+                    // A retry onto a version past Unfinished leaves its status as it is.
+                    Some(s) if s != "Unfinished" => s.to_string(),
+                    _ if get("unfinished") == "true" => "Unfinished".to_string(),
+                    _ => "Published".to_string(),
                 };
                 let state = repo.packages.entry(key).or_default();
-                state.status.insert(version.clone(), status.to_string());
+                state.status.insert(version.clone(), status.clone());
                 ok(
                     json!({"format": "generic", "namespace": namespace, "package": package, "version": version, "versionRevision": "rev-1", "status": status,
                     "asset": {"name": asset, "size": body.len(), "hashes": {"SHA-256": sha256}}}),
