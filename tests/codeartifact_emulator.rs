@@ -491,27 +491,29 @@ async fn the_repository_endpoints_serve_twine_pip_and_npm_with_a_token_and_refus
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn boto3_works_against_the_emulator_with_only_the_endpoint_changed() {
-    let dir = tmp("boto3");
-    let (emu, _) = emulator(&dir).await;
-    let script = "import sys, boto3\nc = boto3.client('codeartifact', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='AKIDTEST', aws_secret_access_key='test')\nt = c.get_authorization_token(domain='airlock', durationSeconds=900)\nprint(len(t['authorizationToken']) > 0, t['expiration'].year > 2000)\nprint(c.get_repository_endpoint(domain='airlock', repository='npm-approved', format='npm')['repositoryEndpoint'])\ntry:\n    c.describe_package_version(domain='airlock', repository='npm-approved', format='npm', package='nope', packageVersion='1.0')\nexcept c.exceptions.ResourceNotFoundException:\n    print('ResourceNotFoundException')\n";
-    let python = venv("python");
-    let url = emu.endpoint_url();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .args(["-c", script, &url])
-            .output()
-            .expect("python")
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+/// The venv's Python with `args` and then the emulator's endpoint URL; its standard output,
+/// once it exited successfully.
+async fn python(args: &[&str], endpoint: &str) -> String {
+    let mut command = Command::new(venv("python"));
+    command.args(args).arg(endpoint);
+    let out = tokio::task::spawn_blocking(move || command.output().expect("python"))
+        .await
+        .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_works_against_the_emulator_with_only_the_endpoint_changed() {
+    let dir = tmp("boto3");
+    let (emu, _) = emulator(&dir).await;
+    let script = "import sys, boto3\nc = boto3.client('codeartifact', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='AKIDTEST', aws_secret_access_key='test')\nt = c.get_authorization_token(domain='airlock', durationSeconds=900)\nprint(len(t['authorizationToken']) > 0, t['expiration'].year > 2000)\nprint(c.get_repository_endpoint(domain='airlock', repository='npm-approved', format='npm')['repositoryEndpoint'])\ntry:\n    c.describe_package_version(domain='airlock', repository='npm-approved', format='npm', package='nope', packageVersion='1.0')\nexcept c.exceptions.ResourceNotFoundException:\n    print('ResourceNotFoundException')\n";
+    let stdout = python(&["-c", script], &emu.endpoint_url()).await;
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0], "True True");
     assert!(
@@ -529,24 +531,11 @@ async fn boto3_works_against_the_emulator_with_only_the_endpoint_changed() {
 async fn every_answer_matches_the_aws_service_models() {
     let dir = tmp("models");
     let (emu, _) = emulator(&dir).await;
-    let python = venv("python");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/aws_models.py");
-    let url = emu.endpoint_url();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .arg(&url)
-            .output()
-            .expect("python")
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/conformance/aws_models.py"
     );
+    let stdout = python(&[script], &emu.endpoint_url()).await;
     // Every operation the controller calls was answered, and checked, at least once.
     for op in airlock::aws::OPERATIONS {
         let op = op.replacen(':', ".", 1);

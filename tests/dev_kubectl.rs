@@ -111,6 +111,18 @@ impl Drop for Dev {
     }
 }
 
+impl Dev {
+    /// The API server's `host:port`, from the kubeconfig `airlock dev` wrote.
+    fn server(&self) -> String {
+        let config = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
+        config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: http://"))
+            .expect("server line")
+            .to_string()
+    }
+}
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -578,13 +590,7 @@ fn raw(
     content_type: &str,
     body: &str,
 ) -> (u16, String) {
-    let config = std::fs::read_to_string(&dev.kubeconfig).expect("kubeconfig");
-    let server = config
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server: http://"))
-        .expect("server line")
-        .to_string();
-    common::dev::http_raw(&server, method, path, host, content_type, body)
+    common::dev::http_raw(&dev.server(), method, path, host, content_type, body)
 }
 
 /// A web page can reach 127.0.0.1 too: it may send a "simple" cross-origin POST (text/plain)
@@ -654,12 +660,7 @@ fn a_web_page_cannot_drive_the_dev_server() {
 fn the_watch_log_and_slow_watchers_are_bounded() {
     use std::io::Write as _;
     let dev = Dev::start_embedded("bounded");
-    let config = std::fs::read_to_string(&dev.kubeconfig).expect("kubeconfig");
-    let server = config
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server: http://"))
-        .expect("server line")
-        .to_string();
+    let server = dev.server();
     let path = "/api/v1/namespaces/default/configmaps";
     let (code, list) =
         common::dev::http_raw(&server, "GET", path, "127.0.0.1", "application/json", "");
