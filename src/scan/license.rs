@@ -185,35 +185,193 @@ pub fn spdx_for(text: &str) -> Option<&'static str> {
         })
 }
 
-/// The SPDX ids of an expression, grouped as alternatives: `A OR (B AND C)` → `[[A], [B, C]]`.
-/// Parentheses are flattened, which is exact for the expressions packages use.
+/// The most alternatives an expression expands to. `(A OR B) AND (C OR D) AND …` doubles with
+/// every term; past this the rest are dropped, which can only make the check stricter (fewer
+/// ways to be allowed), never let a denied licence through.
+const MAX_ALTERNATIVES: usize = 256;
+
+/// The SPDX ids of an expression as alternatives, each a set of licences that all apply:
+/// `MIT AND (Apache-2.0 OR GPL-3.0-only)` → `[[MIT, Apache-2.0], [MIT, GPL-3.0-only]]`. `AND`
+/// binds tighter than `OR`, as SPDX says; `WITH` exceptions are dropped (the licence is what the
+/// lists name). Operators are also read in lower case, and `; ` or ` / ` between whole names
+/// (several licence classifiers) mean the package is offered under each.
 pub fn alternatives(expression: &str) -> Vec<Vec<String>> {
-    // A name that is not an expression ("GNU General Public License v3 (GPLv3)", "The MIT
-    // License (MIT)") is one licence, parentheses and all.
-    if let Some(id) = spdx_for(expression) {
-        return vec![vec![id.to_string()]];
+    let mut out = Vec::new();
+    for part in expression.split("; ").flat_map(|p| p.split(" / ")) {
+        // A name that is not an expression ("GNU General Public License v3 (GPLv3)", "The MIT
+        // License (MIT)") is one licence, parentheses and all.
+        let alts = match spdx_for(part) {
+            Some(id) => vec![vec![id.to_string()]],
+            None => Parser::new(part).all(),
+        };
+        out.extend(alts.into_iter().filter(|a| !a.is_empty()));
     }
-    let cleaned = expression.replace(['(', ')'], " ");
-    cleaned
-        .split(" OR ")
-        .flat_map(|alt| alt.split(" or "))
-        // Several licence classifiers: the package is offered under each.
-        .flat_map(|alt| alt.split("; "))
-        .flat_map(|alt| alt.split(" / "))
-        .map(|alt| {
-            alt.split(" AND ")
-                .flat_map(|p| p.split(" and "))
-                .map(|id| {
-                    let id = id.split(" WITH ").next().unwrap_or(id).trim();
-                    spdx_for(id)
-                        .map(str::to_string)
-                        .unwrap_or_else(|| id.to_string())
-                })
-                .filter(|id| !id.is_empty())
-                .collect::<Vec<_>>()
+    out.truncate(MAX_ALTERNATIVES);
+    out
+}
+
+/// A recursive-descent reader of licence expressions, producing disjunctive normal form.
+struct Parser<'a> {
+    tokens: Vec<&'a str>,
+    at: usize,
+    depth: usize,
+}
+
+enum Token<'a> {
+    Open,
+    Close,
+    Or,
+    And,
+    With,
+    Word(&'a str),
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut tokens = Vec::new();
+        for word in text.split_whitespace() {
+            // Parentheses need not be spaced: "(MIT OR Apache-2.0)".
+            let mut rest = word;
+            while let Some(r) = rest.strip_prefix('(') {
+                tokens.push("(");
+                rest = r;
+            }
+            let mut closes = 0;
+            while let Some(r) = rest.strip_suffix(')') {
+                closes += 1;
+                rest = r;
+            }
+            if !rest.is_empty() {
+                tokens.push(rest);
+            }
+            tokens.extend(std::iter::repeat_n(")", closes));
+        }
+        Parser {
+            tokens,
+            at: 0,
+            depth: 0,
+        }
+    }
+
+    fn peek(&self) -> Option<Token<'a>> {
+        let t = *self.tokens.get(self.at)?;
+        Some(match t {
+            "(" => Token::Open,
+            ")" => Token::Close,
+            "OR" | "or" => Token::Or,
+            "AND" | "and" => Token::And,
+            "WITH" | "with" => Token::With,
+            w => Token::Word(w),
         })
-        .filter(|a| !a.is_empty())
-        .collect()
+    }
+
+    /// The whole text. Whatever a stray `)` leaves unread is joined with `AND`: the stricter
+    /// reading, so a malformed expression can never drop a licence it names.
+    fn all(&mut self) -> Vec<Vec<String>> {
+        let mut alts = self.or();
+        while self.at < self.tokens.len() {
+            let before = self.at;
+            if let Some(Token::Close) = self.peek() {
+                self.at += 1;
+                continue;
+            }
+            let more = self.or();
+            alts = cross(&alts, &more);
+            if self.at == before {
+                self.at += 1;
+            }
+        }
+        alts
+    }
+
+    /// `and (OR and)*`: the alternatives of each side, side by side.
+    fn or(&mut self) -> Vec<Vec<String>> {
+        let mut alts = self.and();
+        while let Some(Token::Or) = self.peek() {
+            self.at += 1;
+            alts.extend(self.and());
+            alts.truncate(MAX_ALTERNATIVES);
+        }
+        alts
+    }
+
+    /// `atom (AND atom)*`: every combination of one alternative from each side.
+    fn and(&mut self) -> Vec<Vec<String>> {
+        let mut alts = self.atom();
+        while let Some(Token::And) = self.peek() {
+            self.at += 1;
+            let right = self.atom();
+            alts = cross(&alts, &right);
+        }
+        alts
+    }
+
+    /// `( or )`, or a licence name of one or more words, with an optional `WITH exception`.
+    fn atom(&mut self) -> Vec<Vec<String>> {
+        match self.peek() {
+            // Nesting is bounded: a hostile `((((…` cannot exhaust the stack.
+            Some(Token::Open) if self.depth < 32 => {
+                self.at += 1;
+                self.depth += 1;
+                let inner = self.or();
+                self.depth -= 1;
+                if let Some(Token::Close) = self.peek() {
+                    self.at += 1;
+                }
+                inner
+            }
+            _ => {
+                let mut words = Vec::new();
+                while let Some(token) = self.peek() {
+                    match token {
+                        Token::Word(w) => words.push(w),
+                        Token::Open | Token::Close => {
+                            if words.is_empty() && matches!(token, Token::Open) {
+                                // Past the nesting bound: read the parenthesis as text.
+                                words.push("(");
+                            } else {
+                                break;
+                            }
+                        }
+                        _ => break,
+                    }
+                    self.at += 1;
+                }
+                if let Some(Token::With) = self.peek() {
+                    self.at += 1;
+                    while let Some(Token::Word(_)) = self.peek() {
+                        self.at += 1;
+                    }
+                }
+                if words.is_empty() {
+                    // A stray operator or parenthesis: skip it, so reading always moves on.
+                    if self.at < self.tokens.len() && !matches!(self.peek(), Some(Token::Or)) {
+                        self.at += 1;
+                    }
+                    return vec![Vec::new()];
+                }
+                let name = words.join(" ");
+                let id = spdx_for(&name).map(str::to_string).unwrap_or(name);
+                vec![vec![id]]
+            }
+        }
+    }
+}
+
+/// Each alternative of `left` joined with each of `right`, at most [`MAX_ALTERNATIVES`].
+fn cross(left: &[Vec<String>], right: &[Vec<String>]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for l in left {
+        for r in right {
+            if out.len() == MAX_ALTERNATIVES {
+                return out;
+            }
+            let mut both = l.clone();
+            both.extend(r.iter().filter(|id| !l.contains(id)).cloned());
+            out.push(both);
+        }
+    }
+    out
 }
 
 fn finding(rule: &str, severity: Severity, evidence: String) -> Finding {
@@ -299,6 +457,59 @@ mod tests {
             Some(Severity::High)
         );
         assert_eq!(check(Some("WTFPL"), &rules(LicenseAction::Allow)), None);
+    }
+
+    /// `AND` binds tighter than `OR`, and parentheses group: a licence required on every path
+    /// is denied however the rest is offered.
+    #[test]
+    fn expressions_keep_their_grouping() {
+        assert_eq!(
+            alternatives("MIT AND (Apache-2.0 OR GPL-3.0-only)"),
+            vec![
+                vec!["MIT".to_string(), "Apache-2.0".into()],
+                vec!["MIT".to_string(), "GPL-3.0-only".into()]
+            ]
+        );
+        assert_eq!(
+            alternatives("(MIT OR Apache-2.0) AND BSD-3-Clause"),
+            vec![
+                vec!["MIT".to_string(), "BSD-3-Clause".into()],
+                vec!["Apache-2.0".to_string(), "BSD-3-Clause".into()]
+            ]
+        );
+        assert_eq!(
+            alternatives("GPL-2.0-or-later WITH Classpath-exception-2.0 OR MIT"),
+            vec![vec!["GPL-2.0-or-later".to_string()], vec!["MIT".to_string()]]
+        );
+        let deny_mit = LicenseRules {
+            allow: vec!["MIT".into(), "Apache-2.0".into()],
+            deny: vec!["MIT".into()],
+            otherwise: LicenseAction::Review,
+        };
+        assert_eq!(
+            check(Some("MIT AND (Apache-2.0 OR GPL-3.0-only)"), &deny_mit).map(|f| f.rule),
+            Some("license.denied".into()),
+            "MIT applies on every path"
+        );
+        let r = rules(LicenseAction::Review);
+        assert_eq!(check(Some("(MIT OR GPL-3.0-only) AND Apache-2.0"), &r), None);
+        assert_eq!(
+            check(Some("(MIT OR Apache-2.0) AND AGPL-3.0-only"), &r).map(|f| f.rule),
+            Some("license.denied".into())
+        );
+        // Hostile input stays bounded and never panics.
+        let deep = format!("{}MIT{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert_eq!(alternatives(&deep).len(), 1);
+        let wide = vec!["(MIT OR Apache-2.0)"; 64].join(" AND ");
+        assert!(alternatives(&wide).len() <= MAX_ALTERNATIVES);
+        assert_eq!(
+            alternatives("MIT) AND AGPL-3.0-only"),
+            vec![vec!["MIT".to_string(), "AGPL-3.0-only".into()]],
+            "a stray parenthesis drops nothing"
+        );
+        for odd in ["AND", "(", ")", "OR OR", "MIT AND", "( AND )", "MIT WITH"] {
+            let _ = alternatives(odd);
+        }
     }
 
     /// Names as packages on PyPI and npm write them, each to the SPDX id it means.
