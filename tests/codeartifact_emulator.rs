@@ -277,52 +277,40 @@ async fn publish_is_idempotent_conflicts_keep_the_original_and_unlist_hides_it()
         .expect("list assets of a disposed version");
     assert!(left.assets().is_empty(), "{:?}", left.assets());
 
-    // Generic assets through PublishPackageVersion, checked by SHA-256.
-    let asset = dir.join("report.sarif");
-    std::fs::write(&asset, b"{}").expect("write");
-    assert_eq!(
-        publisher
-            .publish_generic(
-                &target,
-                "airlock",
-                "scan-report",
-                "1.0",
-                &asset,
-                "report.sarif"
-            )
-            .await
-            .expect("generic"),
-        Outcome::Published
-    );
-    assert_eq!(
-        publisher
-            .publish_generic(
-                &target,
-                "airlock",
-                "scan-report",
-                "1.0",
-                &asset,
-                "report.sarif"
-            )
-            .await
-            .expect("again"),
-        Outcome::AlreadyPresent
-    );
-    std::fs::write(&asset, b"{\"changed\": true}").expect("write");
-    let err = publisher
-        .publish_generic(
-            &target,
-            "airlock",
-            "scan-report",
-            "1.0",
-            &asset,
-            "report.sarif",
-        )
+    // Generic assets through PublishPackageVersion, checked by SHA-256: published, the same
+    // asset again is accepted and leaves the version Published, a different one is a conflict.
+    let publish_generic = |content: &'static [u8]| {
+        let client = client.clone();
+        async move {
+            let sha = airlock::pipeline::fetch::sha256_hex(content);
+            client
+                .publish_package_version()
+                .domain("airlock")
+                .repository("npm-approved")
+                .format(PackageFormat::Generic)
+                .namespace("airlock")
+                .package("scan-report")
+                .package_version("1.0")
+                .asset_name("report.sarif")
+                .asset_sha256(sha)
+                .asset_content(aws_sdk_codeartifact::primitives::ByteStream::from_static(
+                    content,
+                ))
+                .send()
+                .await
+        }
+    };
+    let first = publish_generic(b"{}").await.expect("generic");
+    assert_eq!(first.status(), Some(&PackageVersionStatus::Published));
+    let again = publish_generic(b"{}").await.expect("the same asset again");
+    assert_eq!(again.status(), Some(&PackageVersionStatus::Published));
+    let err = publish_generic(b"{\"changed\": true}")
         .await
-        .expect_err("conflict");
+        .expect_err("a different asset onto a published version");
     assert!(
-        matches!(err, PublishError::Upload(UploadError::Conflict { .. })),
-        "{err}"
+        err.as_service_error()
+            .is_some_and(|e| e.is_conflict_exception()),
+        "{err:?}"
     );
 
     let bad = client

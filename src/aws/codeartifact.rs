@@ -500,69 +500,6 @@ impl Publisher {
         .await
     }
 
-    /// A generic-format asset through `PublishPackageVersion`, with its SHA-256 for CodeArtifact
-    /// to check; the identical asset already there is success.
-    pub async fn publish_generic(
-        &self,
-        repo: &Repository,
-        namespace: &str,
-        package: &str,
-        version: &str,
-        asset: &std::path::Path,
-        asset_name: &str,
-    ) -> Result<Outcome, PublishError> {
-        let ours = sha256_file(asset)?;
-        let existing = self
-            .asset_digests(
-                repo,
-                PackageFormat::Generic,
-                Some(namespace),
-                package,
-                version,
-            )
-            .await?;
-        if let Some(found) = existing.get(asset_name) {
-            return if *found == ours {
-                Ok(Outcome::AlreadyPresent)
-            } else {
-                Err(Self::conflict(
-                    repo,
-                    format!("{namespace}/{package} {version} {asset_name}"),
-                    found,
-                    ours,
-                ))
-            };
-        }
-        let body = aws_sdk_codeartifact::primitives::ByteStream::from_path(asset)
-            .await
-            .map_err(|e| PublishError::Bad {
-                what: "asset",
-                detail: e.to_string(),
-            })?;
-        self.client
-            .publish_package_version()
-            .domain(&repo.domain)
-            .set_domain_owner(repo.domain_owner.clone())
-            .repository(&repo.repository)
-            .format(PackageFormat::Generic)
-            .namespace(namespace)
-            .package(package)
-            .package_version(version)
-            .asset_name(asset_name)
-            .asset_sha256(&ours)
-            .asset_content(body)
-            .send()
-            .await
-            .map_err(|e| {
-                classify(
-                    "PublishPackageVersion",
-                    format!("{namespace}/{package} {version}"),
-                    e,
-                )
-            })?;
-        Ok(Outcome::Published)
-    }
-
     /// The `Dispose` deletion policy: the version's assets are deleted, its record kept.
     pub async fn dispose(
         &self,

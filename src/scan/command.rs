@@ -2,6 +2,7 @@
 //! GitOps pull requests. Exit 0 approved, 1 denied, 2 needs approval, 3 error.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
 use url::Url;
@@ -93,7 +94,8 @@ pub async fn run(args: ScanArgs) -> (Vec<(String, PackageReport)>, Vec<ScanError
     let mut errors = Vec::new();
     let setup = (|| -> Result<_, String> {
         let policy = load_policy(args.policy.as_deref())?;
-        let db = load_advisories(&args.advisories)?;
+        // Shared with each scan on the blocking pool, not copied per package.
+        let db = load_advisories(&args.advisories)?.map(Arc::new);
         let registries = Registries {
             pypi_index: args.pypi_index.clone(),
             npm_registry: args.npm_registry.clone(),
@@ -170,7 +172,7 @@ async fn scan_one(
     globs: &[String],
     resolver: &Resolver,
     fetcher: &Fetcher,
-    db: Option<&AdvisoryDb>,
+    db: Option<&Arc<AdvisoryDb>>,
     osv: Option<&OsvApi>,
     policy: &ScanPolicySpec,
     limits: &Limits,
@@ -232,29 +234,29 @@ async fn scan_one(
         ),
         None => None,
     };
-    let databases: Vec<&AdvisoryDb> = db.into_iter().chain(from_api.as_ref()).collect();
+    let db = db.cloned();
     let policy = policy.clone();
     let limits = limits.clone();
-    // The scan is CPU-bound: off the async threads. The advisory database is shared by reference
-    // through a scoped thread, so it is not copied per package.
-    let report = std::thread::scope(|s| {
-        s.spawn(|| {
-            package::scan(
-                &Subject {
-                    ecosystem,
-                    name: &name,
-                    version: &version,
-                    metadata: &metadata,
-                    files: &files,
-                },
-                &databases,
-                &policy,
-                &limits,
-                Timestamp::now(),
-            )
-        })
-        .join()
+    // The scan is CPU-bound: on tokio's blocking pool, so the async threads keep serving while
+    // it runs (a joined OS thread would hold this worker until the scan ends).
+    let report = tokio::task::spawn_blocking(move || {
+        let databases: Vec<&AdvisoryDb> =
+            db.as_deref().into_iter().chain(from_api.as_ref()).collect();
+        package::scan(
+            &Subject {
+                ecosystem,
+                name: &name,
+                version: &version,
+                metadata: &metadata,
+                files: &files,
+            },
+            &databases,
+            &policy,
+            &limits,
+            Timestamp::now(),
+        )
     })
+    .await
     .map_err(|_| "the scanner crashed".to_string())?;
     Ok(report)
 }
@@ -276,4 +278,54 @@ pub async fn main(args: ScanArgs) -> u8 {
         );
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A scan leaves the async thread free: on a one-thread runtime, a task spawned before the
+    /// scan runs while it is in progress (a scan joined on the worker would block it out).
+    #[test]
+    fn a_scan_does_not_hold_the_async_thread() {
+        let dir = std::env::temp_dir().join(format!("airlock-scan-yield-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let tarball = dir.join("left-pad-1.3.0.tgz");
+        std::fs::write(&tarball, b"not a gzip stream").expect("fixture");
+        let args = ScanArgs {
+            specs: vec![tarball.display().to_string()],
+            files: Vec::new(),
+            pypi_index: "http://127.0.0.1:9/simple/".parse().expect("url"),
+            npm_registry: "http://127.0.0.1:9/".parse().expect("url"),
+            allowed_hosts: Vec::new(),
+            output: Output::Json,
+            policy: None,
+            advisories: Vec::new(),
+            osv_api: None,
+            cache_dir: dir.join("cache"),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let ran = Arc::new(AtomicBool::new(false));
+        let (reports, errors) = runtime.block_on(async {
+            let flag = ran.clone();
+            tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+            let (reports, errors, _) = run(args).await;
+            (reports, errors)
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            errors.is_empty(),
+            "{:?}",
+            errors.iter().map(|e| &e.error).collect::<Vec<_>>()
+        );
+        assert_eq!(reports.len(), 1);
+        assert!(
+            ran.load(Ordering::SeqCst),
+            "the other task ran while the scan was in progress"
+        );
+    }
 }

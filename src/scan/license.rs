@@ -479,7 +479,10 @@ mod tests {
         );
         assert_eq!(
             alternatives("GPL-2.0-or-later WITH Classpath-exception-2.0 OR MIT"),
-            vec![vec!["GPL-2.0-or-later".to_string()], vec!["MIT".to_string()]]
+            vec![
+                vec!["GPL-2.0-or-later".to_string()],
+                vec!["MIT".to_string()]
+            ]
         );
         let deny_mit = LicenseRules {
             allow: vec!["MIT".into(), "Apache-2.0".into()],
@@ -492,7 +495,10 @@ mod tests {
             "MIT applies on every path"
         );
         let r = rules(LicenseAction::Review);
-        assert_eq!(check(Some("(MIT OR GPL-3.0-only) AND Apache-2.0"), &r), None);
+        assert_eq!(
+            check(Some("(MIT OR GPL-3.0-only) AND Apache-2.0"), &r),
+            None
+        );
         assert_eq!(
             check(Some("(MIT OR Apache-2.0) AND AGPL-3.0-only"), &r).map(|f| f.rule),
             Some("license.denied".into())

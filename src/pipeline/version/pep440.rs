@@ -183,10 +183,6 @@ impl Version {
         &self.release[..end]
     }
 
-    pub fn is_prerelease(&self) -> bool {
-        self.pre.is_some() || self.dev.is_some()
-    }
-
     /// The sort key of `packaging.version`: a dev-only release sorts before its pre-releases,
     /// a final release after them; no post sorts first; no dev sorts last; no local sorts first.
     fn key(&self) -> (u64, &[u64], PreKey, Option<u64>, DevKey, &[LocalSegment]) {
