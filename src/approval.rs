@@ -10,6 +10,7 @@ use kube::config::Kubeconfig;
 use serde_json::json;
 
 use crate::api::conditions::{ConditionStatus, set_condition, types};
+use crate::api::package_request::{Review, Verdict};
 use crate::api::{PackageRequest, PackageRequestStatus};
 
 /// The field manager the decision is written with, so its ownership shows in `managedFields`.
@@ -68,6 +69,43 @@ fn kubeconfig_user() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Writes a person's decision into `status`: the `Approved` (or `Denied`) condition, and who and
+/// why as the `review` record the controller reads.
+pub fn record(
+    status: &mut PackageRequestStatus,
+    approve: bool,
+    who: &str,
+    reason: &str,
+    generation: Option<i64>,
+    now: Time,
+) {
+    let (kind, reason_word, verb, verdict) = if approve {
+        (
+            types::APPROVED,
+            "ApprovedByUser",
+            "approved",
+            Verdict::Approved,
+        )
+    } else {
+        (types::DENIED, "DeniedByUser", "denied", Verdict::Denied)
+    };
+    set_condition(
+        &mut status.conditions,
+        kind,
+        ConditionStatus::True,
+        reason_word,
+        format!("{verb} by {who}: {reason}"),
+        generation,
+        now.clone(),
+    );
+    status.review = Some(Review {
+        verdict,
+        by: who.into(),
+        reason: reason.into(),
+        decided_at: Some(now),
+    });
+}
+
 /// Sets `Approved` (or `Denied`) on the request, once.
 pub async fn decide(
     client: kube::Client,
@@ -112,26 +150,19 @@ pub async fn decide(
             });
         }
     }
-    let (kind, reason_word, verb) = if approve {
-        (types::APPROVED, "ApprovedByUser", "approved")
-    } else {
-        (types::DENIED, "DeniedByUser", "denied")
-    };
-    let now = Time(k8s_openapi::jiff::Timestamp::now());
-    set_condition(
-        &mut status.conditions,
-        kind,
-        ConditionStatus::True,
-        reason_word,
-        format!("{verb} by {who}: {reason}"),
+    record(
+        &mut status,
+        approve,
+        who,
+        reason,
         current.metadata.generation,
-        now,
+        Time(k8s_openapi::jiff::Timestamp::now()),
     );
     // A merge patch carrying the resourceVersion it was computed from: if anything (another
     // approver, the controller) wrote meanwhile, the API server answers 409 and nothing is lost.
     let patch = json!({
         "metadata": {"resourceVersion": current.metadata.resource_version},
-        "status": {"conditions": status.conditions},
+        "status": {"conditions": status.conditions, "review": status.review},
     });
     match api
         .patch_status(

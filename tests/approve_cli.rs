@@ -77,6 +77,11 @@ async fn a_decision_is_recorded_once_with_who_and_why() {
         approved.message,
         "approved by airlock-dev: reviewed in DS-1042"
     );
+    let review = status.review.as_ref().expect("the review record");
+    assert_eq!(
+        (review.by.as_str(), review.reason.as_str()),
+        ("airlock-dev", "reviewed in DS-1042")
+    );
 
     // Final: neither a second approval nor a denial changes it.
     for verb in ["approve", "deny"] {

@@ -215,6 +215,21 @@ pub struct Decision {
     pub decided_at: Option<Time>,
 }
 
+/// A person's decision, as `airlock approve` or `airlock deny` recorded it: who and why kept as
+/// fields, so nothing has to be read back out of a condition's message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    /// `Approved` or `Denied`.
+    pub verdict: Verdict,
+    /// The Kubernetes identity that decided.
+    pub by: String,
+    /// Their `--reason`.
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<Time>,
+}
+
 /// Where the approved files were published.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -251,6 +266,9 @@ pub struct PackageRequestStatus {
     pub files: Vec<VerifiedFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+    /// A person's approval or denial, once given (with the `Approved` or `Denied` condition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publication: Option<Publication>,
     /// When the files were last scanned (the periodic re-scan moves it).

@@ -281,21 +281,23 @@ fn status_decision(
     }
 }
 
-/// `approved by alice: reason` → (`alice`, `reason`), as `airlock approve` writes it.
-fn who_and_why(message: &str) -> (Option<String>, String) {
-    let rest = message
-        .strip_prefix("approved by ")
-        .or_else(|| message.strip_prefix("denied by "));
-    match rest.and_then(|r| r.split_once(": ")) {
-        Some((who, why)) => (Some(who.to_string()), why.to_string()),
-        None => (None, message.to_string()),
-    }
-}
-
+/// Who decided by hand and why, when a person gave the `type_` (`Approved`/`Denied`) decision:
+/// from the `review` record `airlock approve` writes. A condition set by other means (an editor
+/// of the status) names no one, and its message is the reason.
 fn by_user(status: &PackageRequestStatus, type_: &str) -> Option<(Option<String>, String)> {
-    find_condition(&status.conditions, type_)
-        .filter(|c| c.status == "True" && c.reason.ends_with("ByUser"))
-        .map(|c| who_and_why(&c.message))
+    let condition = find_condition(&status.conditions, type_)
+        .filter(|c| c.status == "True" && c.reason.ends_with("ByUser"))?;
+    let verdict = if type_ == types::APPROVED {
+        Verdict::Approved
+    } else {
+        Verdict::Denied
+    };
+    Some(match &status.review {
+        Some(review) if review.verdict == verdict => {
+            (Some(review.by.clone()), review.reason.clone())
+        }
+        _ => (None, condition.message.clone()),
+    })
 }
 
 /// Whether the repository and policy caches have synced. Bounded: the caches are fed by the
@@ -1030,13 +1032,32 @@ mod tests {
         assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
     }
 
+    /// Who and why come from the fields `airlock approve` writes, whatever they contain.
     #[test]
-    fn an_approvers_message_gives_who_and_why() {
-        assert_eq!(
-            who_and_why("approved by alice: reviewed the install script"),
-            (Some("alice".into()), "reviewed the install script".into())
+    fn an_approver_and_reason_are_read_as_written() {
+        let mut status = PackageRequestStatus::default();
+        crate::approval::record(
+            &mut status,
+            true,
+            "oidc: alice",
+            "reviewed: the install script is benign",
+            Some(1),
+            now(),
         );
-        assert_eq!(who_and_why("free text"), (None, "free text".into()));
+        assert_eq!(
+            by_user(&status, types::APPROVED),
+            Some((
+                Some("oidc: alice".into()),
+                "reviewed: the install script is benign".into()
+            ))
+        );
+        assert_eq!(by_user(&status, types::DENIED), None);
+        let mut denied = PackageRequestStatus::default();
+        crate::approval::record(&mut denied, false, "bob", "typosquat", Some(1), now());
+        assert_eq!(
+            by_user(&denied, types::DENIED),
+            Some((Some("bob".into()), "typosquat".into()))
+        );
     }
 
     #[test]
