@@ -2,8 +2,8 @@
 //! encryption, correct in place what `UpdateDomain` can correct (under `Enforce`), and report
 //! precisely what it cannot. In sync, a resync costs exactly one `DescribeDomain`.
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeSet, HashMap};
 use std::hash::Hasher;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,10 +23,14 @@ use super::error::Error;
 use super::kstatus::{Progress, set_progress};
 use crate::api::conditions::{ConditionStatus, set_condition, types};
 use crate::api::sagemaker_domain::{
-    AppNetworkAccessType, DomainDeletionPolicy, FieldDrift, ManagementPolicy, SageMakerDomain,
-    SageMakerDomainSpec, SageMakerDomainStatus,
+    DomainDeletionPolicy, ManagementPolicy, SageMakerDomain, SageMakerDomainSpec,
+    SageMakerDomainStatus,
 };
-use crate::aws::sagemaker::{DomainUpdate, DomainView, Domains, NewDomain, SageMakerError};
+use crate::aws::sagemaker::{Domains, SageMakerError};
+
+mod drift;
+use drift::describe as describe_drift;
+use drift::{Drift, correction, diff};
 
 /// Held until the deletion policy has been applied.
 pub const FINALIZER: &str = "airlock.dev/domain-deletion-policy";
@@ -96,152 +100,6 @@ pub async fn reconcile(d: Arc<SageMakerDomain>, ctx: Arc<Context>) -> Result<Act
     }
     .instrument(span)
     .await
-}
-
-/// The KMS key id of a key id or key ARN (`arn:aws:kms:…:key/ID`), for comparing the two forms.
-fn key_id(k: &str) -> &str {
-    k.rsplit_once(":key/").map(|(_, id)| id).unwrap_or(k)
-}
-
-fn list(v: &[String]) -> String {
-    format!("[{}]", v.join(", "))
-}
-
-fn same_set(a: &[String], b: &[String]) -> bool {
-    a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
-}
-
-fn network_name(n: AppNetworkAccessType) -> &'static str {
-    match n {
-        AppNetworkAccessType::VpcOnly => "VpcOnly",
-        AppNetworkAccessType::PublicInternetOnly => "PublicInternetOnly",
-    }
-}
-
-/// Every declared field whose actual value differs. Fields the spec leaves out are not compared.
-pub fn diff(spec: &SageMakerDomainSpec, actual: &DomainView) -> Vec<FieldDrift> {
-    let mut out = Vec::new();
-    let mut push = |field: &str, declared: String, actual: String, correctable: bool| {
-        out.push(FieldDrift {
-            field: field.into(),
-            declared,
-            actual,
-            correctable,
-        })
-    };
-    let n = &spec.network;
-    let declared = network_name(n.app_network_access_type);
-    let actual_net = actual.network.as_deref().unwrap_or("PublicInternetOnly");
-    if declared != actual_net {
-        push(
-            "network.appNetworkAccessType",
-            declared.into(),
-            actual_net.into(),
-            true,
-        );
-    }
-    if let Some(vpc) = &n.vpc_id
-        && actual.vpc_id.as_deref() != Some(vpc.as_str())
-    {
-        push(
-            "network.vpcId",
-            vpc.clone(),
-            actual.vpc_id.clone().unwrap_or_default(),
-            false,
-        );
-    }
-    let sets = [
-        ("network.subnetIds", &n.subnet_ids, &actual.subnet_ids),
-        (
-            "network.securityGroupIds",
-            &n.security_group_ids,
-            &actual.security_group_ids,
-        ),
-        (
-            "network.defaultUserSecurityGroupIds",
-            &n.default_user_security_group_ids,
-            &actual.user_security_groups,
-        ),
-        (
-            "network.defaultSpaceSecurityGroupIds",
-            &n.default_space_security_group_ids,
-            &actual.space_security_groups,
-        ),
-    ];
-    for (field, declared, actual) in sets {
-        if !declared.is_empty() && !same_set(declared, actual) {
-            push(field, list(declared), list(actual), true);
-        }
-    }
-    if let Some(key) = spec.encryption.as_ref().and_then(|e| e.kms_key_id.as_ref()) {
-        let actual_key = actual.kms_key_id.clone().unwrap_or_default();
-        if key_id(key) != key_id(&actual_key) {
-            push(
-                "encryption.kmsKeyId",
-                key.clone(),
-                if actual_key.is_empty() {
-                    "(none: AWS managed key)".into()
-                } else {
-                    actual_key
-                },
-                false,
-            );
-        } else if let Some(efs) = &actual.efs_kms_key_id
-            && key_id(efs) != key_id(key)
-        {
-            push(
-                "encryption.kmsKeyId (home EFS volume)",
-                key.clone(),
-                efs.clone(),
-                false,
-            );
-        }
-    }
-    out
-}
-
-/// The `UpdateDomain` call that corrects the correctable drift: switching to `VpcOnly` carries the
-/// subnets and the VPC, as AWS requires them in the same call.
-pub fn correction(
-    spec: &SageMakerDomainSpec,
-    actual: &DomainView,
-    drift: &[FieldDrift],
-) -> DomainUpdate {
-    let n = &spec.network;
-    let mut u = DomainUpdate::default();
-    for d in drift.iter().filter(|d| d.correctable) {
-        match d.field.as_str() {
-            "network.appNetworkAccessType" => {
-                u.network = Some(network_name(n.app_network_access_type).into());
-                if n.app_network_access_type == AppNetworkAccessType::VpcOnly {
-                    u.vpc_id = n.vpc_id.clone().or_else(|| actual.vpc_id.clone());
-                    u.subnet_ids = Some(if n.subnet_ids.is_empty() {
-                        actual.subnet_ids.clone()
-                    } else {
-                        n.subnet_ids.clone()
-                    });
-                }
-            }
-            "network.subnetIds" => u.subnet_ids = Some(n.subnet_ids.clone()),
-            "network.securityGroupIds" => u.security_group_ids = Some(n.security_group_ids.clone()),
-            "network.defaultUserSecurityGroupIds" => {
-                u.user_security_groups = Some(n.default_user_security_group_ids.clone())
-            }
-            "network.defaultSpaceSecurityGroupIds" => {
-                u.space_security_groups = Some(n.default_space_security_group_ids.clone())
-            }
-            _ => {}
-        }
-    }
-    u
-}
-
-fn describe_drift(drift: &[FieldDrift]) -> String {
-    drift
-        .iter()
-        .map(|d| format!("{}: declared {}, actual {}", d.field, d.declared, d.actual))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 struct Work<'a> {
@@ -329,6 +187,61 @@ impl Work<'_> {
     }
 }
 
+/// With `create: true` and no domain yet: the domain of the declared name if one is there (a
+/// restart after `CreateDomain` adopts it, never creates twice), or a new one. `Ok(Err(action))`
+/// when this reconcile ends here.
+async fn create_or_adopt(
+    w: &mut Work<'_>,
+    sm: &Domains,
+    spec: &SageMakerDomainSpec,
+    resync: Duration,
+) -> Result<Result<String, Action>, Error> {
+    let new = match drift::new_domain(spec) {
+        Ok(new) => new,
+        Err(msg) => {
+            w.settle(
+                "Failed",
+                Progress::Stalled,
+                "InvalidSpec",
+                &msg,
+                Some(EventType::Warning),
+            )
+            .await?;
+            return Ok(Err(Action::await_change()));
+        }
+    };
+    let name = new.name.clone();
+    match sm.find_by_name(&name).await {
+        Ok(Some(id)) => {
+            w.status().domain_id = Some(id.clone());
+            w.save().await?;
+            return Ok(Ok(id));
+        }
+        Ok(None) => {}
+        Err(e) => return aws_failure(w, e, resync).await.map(Err),
+    }
+    let id = match sm.create(&new).await {
+        Ok(id) => id,
+        Err(e) => return aws_failure(w, e, resync).await.map(Err),
+    };
+    w.status().domain_id = Some(id.clone());
+    w.progress(
+        "Creating",
+        Progress::Working,
+        "Creating",
+        &format!("created domain {id} ({name}); waiting for it to be InService"),
+    );
+    w.save().await?;
+    w.event(
+        EventType::Normal,
+        "Created",
+        "Create",
+        format!("created SageMaker domain {id} ({name}) in {}", spec.region),
+    )
+    .await;
+    Ok(Err(Action::requeue(POLL)))
+}
+
 fn resync_of(spec: &SageMakerDomainSpec, ctx: &Context) -> Duration {
     spec.resync_period
         .map(Duration::from)
@@ -359,62 +272,10 @@ async fn apply(
 
     let id = match known {
         Some(id) => id,
-        None => {
-            // create: true (admission guarantees it). A domain of that name already there (a
-            // restart after CreateDomain) is adopted, never created twice.
-            let name = spec.domain_name.clone().unwrap_or_default();
-            match sm.find_by_name(&name).await {
-                Ok(Some(id)) => {
-                    w.status().domain_id = Some(id.clone());
-                    w.save().await?;
-                    id
-                }
-                Ok(None) => {
-                    let new = NewDomain {
-                        name: name.clone(),
-                        network: network_name(spec.network.app_network_access_type).into(),
-                        vpc_id: spec.network.vpc_id.clone().unwrap_or_default(),
-                        subnet_ids: spec.network.subnet_ids.clone(),
-                        security_group_ids: spec.network.security_group_ids.clone(),
-                        user_security_groups: spec.network.default_user_security_group_ids.clone(),
-                        space_security_groups: spec
-                            .network
-                            .default_space_security_group_ids
-                            .clone(),
-                        kms_key_id: spec.encryption.as_ref().and_then(|e| e.kms_key_id.clone()),
-                        execution_role: spec.execution_role_arn.clone().unwrap_or_default(),
-                        sso: spec.auth_mode == crate::api::sagemaker_domain::AuthMode::Sso,
-                    };
-                    match sm.create(&new).await {
-                        Ok(id) => {
-                            w.status().domain_id = Some(id.clone());
-                            w.progress(
-                                "Creating",
-                                Progress::Working,
-                                "Creating",
-                                &format!(
-                                    "created domain {id} ({name}); waiting for it to be InService"
-                                ),
-                            );
-                            w.save().await?;
-                            w.event(
-                                EventType::Normal,
-                                "Created",
-                                "Create",
-                                format!(
-                                    "created SageMaker domain {id} ({name}) in {}",
-                                    spec.region
-                                ),
-                            )
-                            .await;
-                            return Ok(Action::requeue(POLL));
-                        }
-                        Err(e) => return aws_failure(&mut w, e, resync).await,
-                    }
-                }
-                Err(e) => return aws_failure(&mut w, e, resync).await,
-            }
-        }
+        None => match create_or_adopt(&mut w, &sm, &spec, resync).await? {
+            Ok(id) => id,
+            Err(action) => return Ok(action),
+        },
     };
 
     let view = match sm.describe(&id).await {
@@ -516,7 +377,7 @@ async fn apply(
     {
         let s = w.status();
         s.in_sync = Some(drift.is_empty());
-        s.drift = drift.clone();
+        s.drift = drift.iter().map(Drift::record).collect();
         let (status, reason, message) = if drift.is_empty() {
             (
                 ConditionStatus::False,
@@ -540,8 +401,8 @@ async fn apply(
             Time(Timestamp::now()),
         );
     }
-    let immutable: Vec<FieldDrift> = drift.iter().filter(|d| !d.correctable).cloned().collect();
-    let correctable: Vec<FieldDrift> = drift.iter().filter(|d| d.correctable).cloned().collect();
+    let (correctable, immutable): (Vec<Drift>, Vec<Drift>) =
+        drift.into_iter().partition(|d| d.field.correctable());
 
     if spec.management_policy == ManagementPolicy::Enforce && !correctable.is_empty() {
         let update = correction(&spec, &view, &correctable);
@@ -565,7 +426,7 @@ async fn apply(
                 w.status().domain_status = Some("Updating".into());
                 w.status().last_correction = Some(crate::api::sagemaker_domain::Correction {
                     time: Time(Timestamp::now()),
-                    fields: correctable.clone(),
+                    fields: correctable.iter().map(Drift::record).collect(),
                 });
                 w.progress("Updating", Progress::Working, "CorrectingDrift", &msg);
                 w.save().await?;
@@ -575,10 +436,12 @@ async fn apply(
                     w.event(
                         EventType::Normal,
                         "DriftCorrected",
-                        &format!("Update {}", d.field),
+                        &format!("Update {}", d.field.path()),
                         format!(
                             "{}: set back to {} (was {}, changed outside airlock)",
-                            d.field, d.declared, d.actual
+                            d.field.path(),
+                            d.declared,
+                            d.actual
                         ),
                     )
                     .await;
@@ -728,75 +591,4 @@ async fn cleanup(d: &SageMakerDomain, ctx: &Context) -> Result<Action, Error> {
     )
     .await;
     Ok(Action::await_change())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec() -> SageMakerDomainSpec {
-        serde_json::from_value(serde_json::json!({
-            "domainId": "d-abcdefghijkl", "region": "us-east-1",
-            "network": {"appNetworkAccessType": "VpcOnly", "vpcId": "vpc-1",
-                        "subnetIds": ["subnet-1", "subnet-2"], "securityGroupIds": ["sg-1"]},
-            "encryption": {"kmsKeyId": "arn:aws:kms:us-east-1:111122223333:key/k1"},
-        }))
-        .expect("spec")
-    }
-
-    fn view() -> DomainView {
-        DomainView {
-            id: "d-abcdefghijkl".into(),
-            status: "InService".into(),
-            network: Some("VpcOnly".into()),
-            vpc_id: Some("vpc-1".into()),
-            subnet_ids: vec!["subnet-2".into(), "subnet-1".into()],
-            security_group_ids: vec!["sg-1".into()],
-            kms_key_id: Some("k1".into()),
-            ..DomainView::default()
-        }
-    }
-
-    #[test]
-    fn in_sync_when_only_order_or_key_form_differ() {
-        assert!(diff(&spec(), &view()).is_empty());
-    }
-
-    #[test]
-    fn switching_back_to_vpc_only_carries_the_subnets_and_the_vpc() {
-        let mut v = view();
-        v.network = Some("PublicInternetOnly".into());
-        v.security_group_ids.push("sg-extra".into());
-        let d = diff(&spec(), &v);
-        assert_eq!(
-            d.iter().map(|d| d.field.as_str()).collect::<Vec<_>>(),
-            ["network.appNetworkAccessType", "network.securityGroupIds"]
-        );
-        assert!(d.iter().all(|d| d.correctable));
-        let u = correction(&spec(), &v, &d);
-        assert_eq!(u.network.as_deref(), Some("VpcOnly"));
-        assert_eq!(
-            u.vpc_id.as_deref(),
-            Some("vpc-1"),
-            "AWS requires the VPC with the switch"
-        );
-        assert_eq!(
-            u.subnet_ids,
-            Some(vec!["subnet-1".to_string(), "subnet-2".to_string()])
-        );
-        assert_eq!(u.security_group_ids, Some(vec!["sg-1".to_string()]));
-    }
-
-    #[test]
-    fn kms_key_and_vpc_drift_cannot_be_corrected() {
-        let mut v = view();
-        v.kms_key_id = Some("arn:aws:kms:us-east-1:111122223333:key/k2".into());
-        v.vpc_id = Some("vpc-9".into());
-        let d = diff(&spec(), &v);
-        assert_eq!(d.len(), 2);
-        assert!(d.iter().all(|d| !d.correctable));
-        assert!(correction(&spec(), &v, &d).is_empty());
-        let text = describe_drift(&d);
-        assert!(text.contains("key/k1") && text.contains("key/k2"), "{text}");
-    }
 }
