@@ -594,6 +594,14 @@ async fn codeartifact_repositories_get_the_package_its_origin_control_and_the_de
         .expect("create the repository");
     let dev = tokio::task::spawn_blocking(move || {
         dev.apply("apiVersion: airlock.dev/v1alpha1\nkind: PackageRepository\nmetadata: {name: pypi-kept}\nspec:\n  codeArtifact: {region: us-east-1, domain: airlock, repository: pypi-kept}\n  policyRef: e2e\n  allowedNamespaces: [team-a]\n  deletionPolicy: Retain\n  unlistOnQuarantine: true\n");
+        // Ready once CodeArtifact answers for it, with the index pip is pointed at.
+        let repo = wait_ready(&dev, "packagerepository/pypi-kept");
+        assert_eq!(repo["status"]["type"], "CodeArtifact");
+        let index = repo["status"]["pypiEndpoint"].as_str().unwrap_or_default();
+        assert!(
+            index.contains("/pypi-kept/") && index.ends_with("/simple/"),
+            "{index}"
+        );
         dev.apply(&request("kept-ca", "pypi", "Kept_Lib", "2.0.0", "pypi-kept"));
         dev.wait_phase("team-a", "kept-ca", "Published");
         delete_request(&dev, "kept-ca");
@@ -631,6 +639,99 @@ async fn codeartifact_repositories_get_the_package_its_origin_control_and_the_de
     tokio::task::spawn_blocking(move || {
         let reasons = dev.event_reasons("default", "pypi-kept");
         assert!(reasons.iter().any(|r| r == "Quarantined"), "{reasons:?}");
+    })
+    .await
+    .expect("join");
+}
+
+/// `kubectl wait --for=condition=Ready` on `what` (cluster-scoped), which must succeed; the object.
+fn wait_ready(dev: &Dev, what: &str) -> Value {
+    let out = dev.kubectl(
+        &["wait", "--for=condition=Ready", what, "--timeout=60s"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "kubectl wait {what}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        dev.log()
+    );
+    dev.get_json(&[what]).expect("the object")
+}
+
+/// Polls `what` until `pred` holds, or panics with its last status.
+fn wait_object(dev: &Dev, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let obj = dev.get_json(&[what]).unwrap_or(Value::Null);
+        if pred(&obj) {
+            return obj;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {}\n{}",
+            obj["status"],
+            dev.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Repositories and policies carry kstatus conditions too: `kubectl wait` returns on them, a
+/// repository names its install URLs, and what is wrong stalls naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repositories_and_policies_report_ready_and_what_is_wrong() {
+    let (_reg, dev) = start("status", &[]).await;
+    tokio::task::spawn_blocking(move || {
+        let repo = wait_ready(&dev, "packagerepository/local");
+        assert_eq!(repo["status"]["type"], "Builtin");
+        assert_eq!(kstatus(&repo), "Current");
+        for (field, path) in [("pypiEndpoint", "/simple/"), ("npmEndpoint", "/npm/")] {
+            let url = repo["status"][field].as_str().unwrap_or_default();
+            assert!(url.starts_with("http://127.0.0.1:") && url.ends_with(path), "{field}: {url}");
+        }
+        let policy = wait_ready(&dev, "scanpolicy/e2e");
+        assert_eq!(kstatus(&policy), "Current");
+        assert_eq!(condition(&policy, "Ready")["reason"], "Valid");
+
+        // A repository whose policy does not exist yet: stalled, then ready once it does.
+        dev.apply("apiVersion: airlock.dev/v1alpha1\nkind: PackageRepository\nmetadata: {name: early}\nspec: {builtin: {}, policyRef: later}\n");
+        let early = wait_object(&dev, "packagerepository/early", |r| {
+            condition(r, "Stalled")["status"] == "True"
+        });
+        assert_eq!(kstatus(&early), "Failed");
+        assert_eq!(condition(&early, "Ready")["reason"], "PolicyNotFound");
+        assert!(
+            condition(&early, "Ready")["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("ScanPolicy later")),
+            "{}",
+            early["status"]
+        );
+        dev.apply("apiVersion: airlock.dev/v1alpha1\nkind: ScanPolicy\nmetadata: {name: later}\nspec:\n  exceptions:\n  - {id: PYSEC-2020-1, reason: accepted until fixed, expires: \"2020-01-01T00:00:00Z\"}\n  - {id: PYSEC-2020-2, reason: accepted, expires: \"2999-01-01T00:00:00Z\"}\n");
+        wait_ready(&dev, "packagerepository/early");
+        let later = wait_ready(&dev, "scanpolicy/later");
+        assert_eq!(later["status"]["expiredExceptions"], json!(["PYSEC-2020-1"]));
+        assert_eq!(condition(&later, "Ready")["reason"], "ExceptionsExpired");
+
+        // A policy that cannot mean what it says.
+        dev.apply("apiVersion: airlock.dev/v1alpha1\nkind: ScanPolicy\nmetadata: {name: muddled}\nspec:\n  heuristics: {denyScore: 3, reviewScore: 5}\n  licenses: {allow: [MIT], deny: [MIT]}\n");
+        let muddled = wait_object(&dev, "scanpolicy/muddled", |p| {
+            condition(p, "Stalled")["status"] == "True"
+        });
+        assert_eq!(condition(&muddled, "Ready")["reason"], "InvalidPolicy");
+        let message = condition(&muddled, "Stalled")["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("spec.heuristics.reviewScore (5)")
+                && message.contains("spec.licenses.allow[0] \"MIT\" is also on the deny list"),
+            "{message}"
+        );
+        // Fixed, it is Ready at its new generation.
+        dev.apply("apiVersion: airlock.dev/v1alpha1\nkind: ScanPolicy\nmetadata: {name: muddled}\nspec:\n  heuristics: {denyScore: 5, reviewScore: 3}\n  licenses: {allow: [MIT]}\n");
+        let fixed = wait_object(&dev, "scanpolicy/muddled", |p| {
+            condition(p, "Ready")["status"] == "True"
+        });
+        assert_eq!(kstatus(&fixed), "Current");
     })
     .await
     .expect("join");

@@ -49,6 +49,7 @@ pub enum LicenseAction {
     printcolumn = r#"{"name": "Approval", "type": "string", "jsonPath": ".spec.approvalMode"}"#,
     printcolumn = r#"{"name": "Deny At", "type": "string", "jsonPath": ".spec.advisories.denySeverity"}"#,
     printcolumn = r#"{"name": "Min Age", "type": "string", "jsonPath": ".spec.minimumReleaseAge"}"#,
+    printcolumn = r#"{"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]

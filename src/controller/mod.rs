@@ -13,8 +13,10 @@ pub mod holdings;
 pub mod kstatus;
 pub mod leader;
 pub mod metrics;
+pub mod package_repository;
 pub mod package_request;
 pub mod sagemaker_domain;
+pub mod scan_policy;
 pub mod target;
 
 use std::net::SocketAddr;
@@ -167,6 +169,14 @@ pub fn hash_lifecycle(meta: &kube::api::ObjectMeta, h: &mut impl std::hash::Hash
     meta.deletion_timestamp.is_some().hash(h);
     meta.finalizers.hash(h);
     reconcile_requested(meta).hash(h);
+}
+
+/// [`hash_lifecycle`] as a trigger predicate, for kinds that react to nothing else.
+fn lifecycle_hash<K: kube::Resource>(obj: &K) -> Option<u64> {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    hash_lifecycle(obj.meta(), &mut h);
+    Some(h.finish())
 }
 
 /// The `airlock.dev/reconcile-requested-at` annotation: a request for a reconcile now.
@@ -444,7 +454,7 @@ async fn run_controllers(
         .with_config(
             controller::Config::default().concurrency(settings.concurrency.max(1) as u16 * 4),
         )
-        .graceful_shutdown_on(stopped(stop))
+        .graceful_shutdown_on(stopped(stop.clone()))
         .run(
             sagemaker_domain::reconcile,
             sagemaker_domain::error_policy,
@@ -455,6 +465,43 @@ async fn run_controllers(
                 tracing::debug!(error = %e, "domain reconcile did not finish");
             }
         });
+    // Repositories and policies: their own status, from their own watches (the caches above
+    // feed the request reconcile, whose streams are consumed by its controller).
+    let (repo_cache, repo_writer) = reflector::store();
+    let repo_changes = watcher(repos_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(repo_writer)
+        .applied_objects()
+        .predicate_filter(lifecycle_hash, Default::default());
+    let repos_of_policy = repositories.clone();
+    let policy_changes = watcher(policies_api.clone(), watcher::Config::default())
+        .default_backoff()
+        .touched_objects();
+    let repository_controller = Controller::for_stream(repo_changes, repo_cache)
+        .watches_stream(policy_changes, move |policy: ScanPolicy| {
+            package_repository::of_policy(&repos_of_policy, &policy.name_any())
+        })
+        .graceful_shutdown_on(stopped(stop.clone()))
+        .run(
+            package_repository::reconcile,
+            package_repository::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
+    let (policy_cache, policy_writer) = reflector::store();
+    let own_policy_changes = watcher(policies_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(policy_writer)
+        .applied_objects()
+        .predicate_filter(lifecycle_hash, Default::default());
+    let policy_controller = Controller::for_stream(own_policy_changes, policy_cache)
+        .graceful_shutdown_on(stopped(stop.clone()))
+        .run(
+            scan_policy::reconcile,
+            scan_policy::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
     let repos_ready = repositories.clone();
     let policies_ready = policies.clone();
     let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -479,7 +526,12 @@ async fn run_controllers(
             }
         });
     let controllers = async {
-        futures::join!(request_controller, domain_controller);
+        futures::join!(
+            request_controller,
+            domain_controller,
+            repository_controller,
+            policy_controller
+        );
     };
     // A stop that comes before the caches have synced finds nothing in flight, but the
     // controllers would wait for a sync their stopped watches can no longer bring: return then.

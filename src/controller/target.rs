@@ -32,6 +32,13 @@ pub struct Publication {
     pub created: usize,
 }
 
+/// Where clients install a repository's packages from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Endpoints {
+    pub pypi: Option<String>,
+    pub npm: Option<String>,
+}
+
 /// Why a publish or withdrawal failed, and whether trying again can help.
 #[derive(Debug)]
 pub struct TargetError {
@@ -232,6 +239,51 @@ impl Targets {
                 .iter()
                 .filter(|o| **o == Outcome::Published)
                 .count(),
+        })
+    }
+
+    /// The URLs clients install from: the PyPI index and the npm registry. For CodeArtifact this
+    /// asks `GetRepositoryEndpoint`, so it also proves the repository is there and reachable with
+    /// the controller's credentials.
+    pub async fn endpoints(&self, repo: &PackageRepository) -> Result<Endpoints, TargetError> {
+        let repo_name = kube::ResourceExt::name_any(repo);
+        if repo.spec.builtin.is_some() {
+            let builtin = self.builtin(&repo_name)?;
+            return Ok(Endpoints {
+                pypi: builtin.base_url.as_ref().map(|b| format!("{b}/simple/")),
+                npm: builtin.base_url.as_ref().map(|b| format!("{b}/npm/")),
+            });
+        }
+        let Some(ca) = &repo.spec.code_artifact else {
+            return Err(TargetError {
+                message: format!(
+                    "PackageRepository {repo_name} has neither spec.codeArtifact nor spec.builtin"
+                ),
+                retryable: false,
+            });
+        };
+        let publisher = self.publisher(&ca.region).await;
+        let target = Repository {
+            domain: ca.domain.clone(),
+            domain_owner: ca.domain_owner.clone(),
+            repository: ca.repository.clone(),
+        };
+        let mut urls = Vec::new();
+        for format in [PackageFormat::Pypi, PackageFormat::Npm] {
+            let url = publisher
+                .endpoint(&target, format)
+                .await
+                .map_err(|e| TargetError {
+                    retryable: e.retryable(),
+                    message: e.to_string(),
+                })?;
+            urls.push(url.to_string());
+        }
+        let mut urls = urls.into_iter();
+        let pypi = urls.next().map(|u| format!("{u}simple/"));
+        Ok(Endpoints {
+            pypi,
+            npm: urls.next(),
         })
     }
 
