@@ -21,23 +21,56 @@ pub enum Progress {
     Stalled,
 }
 
-/// How each phase reads, unless the caller knows better (a `Failed` request that will not be
-/// retried is `Stalled`; one that will is `Working`).
-pub fn progress_of(phase: PackageRequestPhase) -> Progress {
+/// A request's phase as kstatus reads it: every phase has one reading, except `Failed`, which is
+/// in progress while it will be retried and stalled once it will not.
+pub fn progress_of(phase: PackageRequestPhase, retrying: bool) -> Progress {
     use PackageRequestPhase::*;
     match phase {
-        Pending | Fetching | Scanning | AwaitingApproval | Publishing | Failed => Progress::Working,
+        Failed if retrying => Progress::Working,
+        Failed => Progress::Stalled,
+        Pending | Fetching | Scanning | AwaitingApproval | Publishing => Progress::Working,
         Published => Progress::Done,
         Rejected | Quarantined => Progress::Stalled,
     }
 }
 
-/// Moves `status` to `phase` and sets the three kstatus conditions to match. `reason` is one
+/// Moves `status` to `phase` and sets the three kstatus conditions to match (a `Failed` phase
+/// here is final; [`set_retrying`] is the one that will be tried again). `reason` is one
 /// PascalCase word; `message` says what is happening and, when a human must act, what to do.
 pub fn set_phase(
     status: &mut PackageRequestStatus,
     phase: PackageRequestPhase,
-    progress: Progress,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Time,
+) {
+    set(status, phase, false, reason, message, generation, now);
+}
+
+/// `Failed`, with a retry to come: kstatus reads it as in progress.
+pub fn set_retrying(
+    status: &mut PackageRequestStatus,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Time,
+) {
+    set(
+        status,
+        PackageRequestPhase::Failed,
+        true,
+        reason,
+        message,
+        generation,
+        now,
+    );
+}
+
+fn set(
+    status: &mut PackageRequestStatus,
+    phase: PackageRequestPhase,
+    retrying: bool,
     reason: &str,
     message: &str,
     generation: Option<i64>,
@@ -47,7 +80,7 @@ pub fn set_phase(
     status.observed_generation = generation;
     set_progress(
         &mut status.conditions,
-        progress,
+        progress_of(phase, retrying),
         reason,
         message,
         generation,
@@ -98,29 +131,29 @@ pub fn set_progress(
     );
 }
 
-/// What kstatus computes for an object with these conditions (the rules of
-/// `sigs.k8s.io/cli-utils/pkg/kstatus` for custom resources): a stale `observedGeneration` or
-/// `Reconciling=True` is `InProgress`, `Stalled=True` is `Failed`, `Ready=True` is `Current`.
-pub fn kstatus(generation: Option<i64>, status: &PackageRequestStatus) -> &'static str {
-    use crate::api::conditions::is_true;
-    if status.observed_generation != generation {
-        return "InProgress";
-    }
-    if is_true(&status.conditions, types::RECONCILING) {
-        "InProgress"
-    } else if is_true(&status.conditions, types::STALLED) {
-        "Failed"
-    } else if is_true(&status.conditions, types::READY) {
-        "Current"
-    } else {
-        "InProgress"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use k8s_openapi::jiff::Timestamp;
+
+    /// What kstatus computes for an object with these conditions (the rules of
+    /// `sigs.k8s.io/cli-utils/pkg/kstatus` for custom resources): a stale `observedGeneration` or
+    /// `Reconciling=True` is `InProgress`, `Stalled=True` is `Failed`, `Ready=True` is `Current`.
+    fn kstatus(generation: Option<i64>, status: &PackageRequestStatus) -> &'static str {
+        use crate::api::conditions::is_true;
+        if status.observed_generation != generation {
+            return "InProgress";
+        }
+        if is_true(&status.conditions, types::RECONCILING) {
+            "InProgress"
+        } else if is_true(&status.conditions, types::STALLED) {
+            "Failed"
+        } else if is_true(&status.conditions, types::READY) {
+            "Current"
+        } else {
+            "InProgress"
+        }
+    }
 
     fn now() -> Time {
         Time(Timestamp::from_second(1_700_000_000).expect("timestamp"))
@@ -142,15 +175,11 @@ mod tests {
         ];
         let mut status = PackageRequestStatus::default();
         for (phase, want) in expected {
-            set_phase(
-                &mut status,
-                phase,
-                progress_of(phase),
-                "Reason",
-                "message",
-                Some(1),
-                now(),
-            );
+            if phase == Failed {
+                set_retrying(&mut status, "Reason", "message", Some(1), now());
+            } else {
+                set_phase(&mut status, phase, "Reason", "message", Some(1), now());
+            }
             assert_eq!(kstatus(Some(1), &status), want, "{phase:?}");
             // A newer generation than the status describes is always in progress.
             assert_eq!(kstatus(Some(2), &status), "InProgress", "{phase:?}");
@@ -167,7 +196,6 @@ mod tests {
         set_phase(
             &mut status,
             Failed,
-            Progress::Stalled,
             "VersionNotFound",
             "no such version",
             Some(1),

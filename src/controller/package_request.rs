@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use super::Context;
 use super::error::Error;
-use super::kstatus::{Progress, set_phase};
+use super::kstatus::{set_phase, set_retrying};
 use super::target::PublishFile;
 use crate::api::conditions::{ConditionStatus, find_condition, set_condition, types};
 use crate::api::package_repository::DeletionPolicy;
@@ -140,17 +140,9 @@ impl<'a> Work<'a> {
         )
     }
 
-    fn phase(&mut self, phase: Phase, progress: Progress, reason: &str, message: &str) {
+    fn phase(&mut self, phase: Phase, reason: &str, message: &str) {
         let generation = self.generation();
-        set_phase(
-            self.status(),
-            phase,
-            progress,
-            reason,
-            message,
-            generation,
-            now(),
-        );
+        set_phase(self.status(), phase, reason, message, generation, now());
     }
 
     /// Writes status when it changed, guarded by the resourceVersion it was computed from: a
@@ -195,7 +187,8 @@ impl<'a> Work<'a> {
                 "attempt {failures} failed: {message}; retrying in {}s",
                 wait.as_secs()
             );
-            self.phase(Phase::Failed, Progress::Working, reason, &text);
+            let generation = self.generation();
+            set_retrying(self.status(), reason, &text, generation, now());
             self.save().await?;
             self.event(EventType::Warning, reason, "Retry", text).await;
             Err(Error::Retry {
@@ -210,7 +203,7 @@ impl<'a> Work<'a> {
 
     /// `Stalled`: nothing will change until a human does something; the message says what.
     async fn stall(&mut self, reason: &'static str, message: &str) -> Result<Action, Error> {
-        self.phase(Phase::Failed, Progress::Stalled, reason, message);
+        self.phase(Phase::Failed, reason, message);
         if self.save().await? {
             self.ctx.metrics.error(reason);
             self.event(EventType::Warning, reason, "Stall", message.to_string())
@@ -378,7 +371,7 @@ async fn apply(
             "denied by {}: {why}; nothing was published",
             who.as_deref().unwrap_or("an approver")
         );
-        w.phase(Phase::Rejected, Progress::Stalled, "Denied", &message);
+        w.phase(Phase::Rejected, "Denied", &message);
         if w.save().await? {
             w.event(EventType::Warning, "Denied", "Decide", message)
                 .await;
@@ -429,7 +422,6 @@ async fn apply(
     if status.phase.is_none() || status.observed_generation != w.generation() {
         w.phase(
             Phase::Pending,
-            Progress::Working,
             "Pending",
             "accepted; waiting for a pipeline slot",
         );
@@ -453,7 +445,6 @@ async fn apply(
     let first_fetch = status.files.is_empty();
     w.phase(
         Phase::Fetching,
-        Progress::Working,
         "Fetching",
         &format!("resolving and downloading {}", w.label()),
     );
@@ -542,7 +533,6 @@ async fn apply(
     if !already_approved {
         w.phase(
             Phase::Scanning,
-            Progress::Working,
             "Scanning",
             &format!(
                 "scanning {} file(s) with policy {}",
@@ -629,7 +619,7 @@ async fn apply(
                         now(),
                     );
                 }
-                w.phase(Phase::Rejected, Progress::Stalled, "Denied", &message);
+                w.phase(Phase::Rejected, "Denied", &message);
                 w.status().failures = None;
                 if w.save().await? {
                     w.event(EventType::Warning, "Denied", "Decide", message)
@@ -651,12 +641,7 @@ async fn apply(
                 );
                 w.status().decision = Some(decision);
                 w.status().failures = None;
-                w.phase(
-                    Phase::AwaitingApproval,
-                    Progress::Working,
-                    "AwaitingApproval",
-                    &message,
-                );
+                w.phase(Phase::AwaitingApproval, "AwaitingApproval", &message);
                 if w.save().await? && status.phase != Some(Phase::AwaitingApproval) {
                     w.event(EventType::Normal, "ApprovalRequired", "Decide", message)
                         .await;
@@ -710,7 +695,6 @@ async fn apply(
     // and finds the files already there.
     w.phase(
         Phase::Publishing,
-        Progress::Working,
         "Publishing",
         &format!(
             "publishing {} file(s) into {}",
@@ -767,7 +751,7 @@ async fn apply(
         published.created,
         files.len() - published.created
     );
-    w.phase(Phase::Published, Progress::Done, "Published", &message);
+    w.phase(Phase::Published, "Published", &message);
     w.save().await?;
     w.event(EventType::Normal, "Published", "Publish", message)
         .await;
@@ -894,12 +878,7 @@ async fn recheck(
             repo.name_any()
         ));
     }
-    w.phase(
-        Phase::Quarantined,
-        Progress::Stalled,
-        "Quarantined",
-        &message,
-    );
+    w.phase(Phase::Quarantined, "Quarantined", &message);
     if w.save().await? {
         w.event(EventType::Warning, "Quarantined", "Rescan", message)
             .await;
@@ -1070,15 +1049,7 @@ mod tests {
         .expect("request");
         let before = trigger_hash(&r);
         let mut status = PackageRequestStatus::default();
-        set_phase(
-            &mut status,
-            Phase::Scanning,
-            Progress::Working,
-            "Scanning",
-            "",
-            Some(1),
-            now(),
-        );
+        set_phase(&mut status, Phase::Scanning, "Scanning", "", Some(1), now());
         r.status = Some(status.clone());
         assert_eq!(trigger_hash(&r), before);
         set_condition(
