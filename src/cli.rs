@@ -31,6 +31,7 @@ pub enum Command {
     Scan(Box<ScanCommand>),
     /// Start everything locally: an in-memory Kubernetes API server, the controller, the built-in
     /// repository and the AWS emulators (development and tests only).
+    #[cfg(feature = "dev")]
     Dev(Box<DevCommand>),
     /// Print airlock's CustomResourceDefinitions as YAML.
     Crd {
@@ -273,12 +274,14 @@ pub struct ControllerCommand {
     /// `json` (default) or `text`.
     #[arg(long, default_value = "json")]
     pub log_format: String,
-    /// Fault injection for crash-recovery tests.
+    /// Fault injection for crash-recovery tests (builds with the `dev` feature only).
+    #[cfg(feature = "dev")]
     #[arg(long, env = "AIRLOCK_FAULT", hide = true)]
     pub fault: Option<String>,
 }
 
 /// `airlock dev`'s arguments.
+#[cfg(feature = "dev")]
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct DevCommand {
@@ -312,6 +315,7 @@ pub struct DevCommand {
 }
 
 /// What `airlock dev` can do besides serving.
+#[cfg(feature = "dev")]
 #[derive(Debug, clap::Subcommand)]
 pub enum DevAction {
     /// Print the environment of the running `airlock dev` (for `eval "$(airlock dev env)"` in
@@ -377,6 +381,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 cache_dir: cache_dir.unwrap_or_else(|| std::env::temp_dir().join("airlock-cache")),
             })
         }
+        #[cfg(feature = "dev")]
         Command::Dev(args) => dev(*args),
         Command::Approve {
             name,
@@ -577,11 +582,12 @@ fn controller(args: ControllerCommand) -> ExitCode {
                 duration: args.lease_duration,
                 retry: args.lease_retry,
             }),
+            #[cfg(feature = "dev")]
             fault: args.fault.clone(),
         };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            crate::dev::run::shutdown_signal().await;
+            crate::controller::shutdown_signal().await;
             tracing::info!("shutting down: finishing the reconciles in flight");
             let _ = stop_tx.send(true);
             // Inside Kubernetes' default 30 s grace period, whatever is still running.
@@ -625,6 +631,29 @@ fn scan(args: crate::scan::command::ScanArgs) -> ExitCode {
     }
 }
 
+#[cfg(feature = "dev")]
+impl DevCommand {
+    /// What `airlock dev` runs with.
+    fn settings(&self) -> crate::dev::run::DevSettings {
+        crate::dev::run::DevSettings {
+            port: self.port,
+            data_dir: self.data_dir.clone(),
+            control_plane: self.control_plane.clone(),
+            run_controller: !self.no_controller,
+            concurrency: self.concurrency,
+            registries: self.upstream.registries(),
+            allow_hosts: self.upstream.allow_hosts.clone(),
+            advisories: self.upstream.advisories.clone(),
+            download_deadline: self.upstream.deadline(),
+            advisory_feed: self
+                .feed
+                .settings(&self.upstream.advisories, PathBuf::new())
+                .map(|f| (f.base, f.every)),
+        }
+    }
+}
+
+#[cfg(feature = "dev")]
 fn dev(args: DevCommand) -> ExitCode {
     if let Some(DevAction::Env { data_dir }) = &args.action {
         let dir = data_dir
@@ -648,7 +677,7 @@ fn dev(args: DevCommand) -> ExitCode {
     let Some(runtime) = runtime("dev") else {
         return ExitCode::from(EXIT_ERROR);
     };
-    match runtime.block_on(crate::dev::run::run(args)) {
+    match runtime.block_on(crate::dev::run::run(args.settings())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("airlock dev: {e}");

@@ -4,7 +4,8 @@
 //! [`controller`] the reconcilers and their runtime; [`pipeline`] the package pipeline (resolve,
 //! fetch, unpack); [`scan`] the scanners and the decision; [`publish`] the built-in repository and
 //! the uploads in each ecosystem's protocol; [`aws`] the CodeArtifact and SageMaker adapters;
-//! [`dev`] the local development environment (an in-memory API server and the AWS emulators);
+//! `dev` the local development environment (an in-memory API server and the AWS emulators;
+//! the `dev` feature, on by default and left out of the controller image);
 //! [`serve`] the bounded HTTP server they all use; [`cli`] the command line, with
 //! [`approval`], [`reconcile`] and [`status`] behind its `approve`/`deny`, `reconcile` and
 //! `status` commands.
@@ -14,6 +15,7 @@ pub mod approval;
 pub mod aws;
 pub mod cli;
 pub mod controller;
+#[cfg(feature = "dev")]
 pub mod dev;
 pub mod pipeline;
 pub mod publish;

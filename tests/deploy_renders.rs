@@ -267,3 +267,38 @@ fn every_replica_shares_one_data_volume() {
         );
     }
 }
+
+/// The image is built as CI checks it builds: without the `dev` feature, and with a stub for
+/// every bench Cargo.toml declares (cargo refuses a manifest whose bench file is missing).
+#[test]
+fn the_image_builds_the_controller_without_the_dev_environment() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
+    let builds: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| l.contains("cargo build"))
+        .collect();
+    assert!(!builds.is_empty());
+    for line in &builds {
+        assert!(line.contains("--no-default-features"), "{line}");
+    }
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    let stubs = dockerfile
+        .lines()
+        .find(|l| l.contains("for b in"))
+        .expect("the bench stubs");
+    let mut in_bench = false;
+    for line in manifest.lines() {
+        if line.starts_with('[') {
+            in_bench = line == "[[bench]]";
+        } else if in_bench && let Some(name) = line.strip_prefix("name = ") {
+            let name = name.trim_matches('"');
+            assert!(
+                stubs
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|w| w == name),
+                "bench {name} has no stub in the Dockerfile: {stubs}"
+            );
+        }
+    }
+}

@@ -72,7 +72,8 @@ pub struct Settings {
     /// `None` runs without leader election (one replica only).
     pub lease: Option<LeaseSettings>,
     /// Fault injection for the crash-recovery tests: `exit-after-publish` exits the process right
-    /// after the files are published and before status says so.
+    /// after the files are published and before status says so. Only in builds with `dev`.
+    #[cfg(feature = "dev")]
     pub fault: Option<String>,
 }
 
@@ -127,6 +128,7 @@ pub struct Context {
     pub slots: Slots,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
+    #[cfg(feature = "dev")]
     pub fault: Option<String>,
     pub sagemaker: sagemaker_domain::SageMakerClients,
     pub default_resync: Duration,
@@ -202,6 +204,28 @@ where
         obj,
     )
     .await
+}
+
+/// SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }
 
 /// The shutdown signal the runtime listens to: set to `true` once.
@@ -394,6 +418,7 @@ async fn run_controllers(
         slots: Slots::new(settings.concurrency),
         metrics,
         limits: Limits::default(),
+        #[cfg(feature = "dev")]
         fault: settings.fault.clone(),
         sagemaker: sagemaker_domain::SageMakerClients::new(settings.aws.clone()),
         default_resync: settings.default_resync,

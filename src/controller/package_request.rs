@@ -727,6 +727,7 @@ async fn apply(
         Ok(p) => p,
         Err(e) => return w.fail(e.retryable, "PublishFailed", e.message).await,
     };
+    #[cfg(feature = "dev")]
     if ctx.fault.as_deref() == Some("exit-after-publish") {
         tracing::error!("fault injection: exiting after publishing, before recording it");
         std::process::exit(86);

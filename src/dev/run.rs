@@ -15,6 +15,28 @@ use super::ports;
 use crate::publish::builtin::server::RepositoryServer;
 use crate::publish::builtin::store::Store;
 
+/// What `airlock dev` runs with: its own settings, so this module depends on nothing above it
+/// (the command line converts its arguments into these).
+#[derive(Clone, Debug)]
+pub struct DevSettings {
+    /// The API server's port on 127.0.0.1; `None` for the last run's, else 7443.
+    pub port: Option<u16>,
+    /// Where the kubeconfig and the built-in repository are kept; `None` for [`default_data_dir`].
+    pub data_dir: Option<PathBuf>,
+    /// The real kube-apiserver and etcd binaries, instead of the embedded API server.
+    pub control_plane: Option<PathBuf>,
+    /// Whether the controller runs in this process.
+    pub run_controller: bool,
+    pub concurrency: usize,
+    pub registries: crate::pipeline::resolve::Registries,
+    pub allow_hosts: Vec<String>,
+    /// OSV advisories from local paths.
+    pub advisories: Vec<PathBuf>,
+    pub download_deadline: crate::pipeline::fetch::Deadline,
+    /// osv.dev-style exports to download, and how often; kept under the data directory.
+    pub advisory_feed: Option<(url::Url, std::time::Duration)>,
+}
+
 /// Where `airlock dev` keeps what it writes (the kubeconfig) when `--data-dir` is not given.
 pub fn default_data_dir() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR") {
@@ -148,7 +170,7 @@ struct Started {
 }
 
 async fn start_cluster(
-    args: &crate::cli::DevCommand,
+    args: &DevSettings,
     dir: &Path,
     remembered: Option<u16>,
 ) -> Result<Started, String> {
@@ -194,11 +216,10 @@ async fn start_cluster(
 
 /// Where the controller's advisory data comes from, in one line for the person who started it.
 fn advisory_summary(
-    args: &crate::cli::DevCommand,
+    args: &DevSettings,
     feed: Option<&crate::controller::AdvisoryFeedSettings>,
 ) -> String {
     let paths: Vec<String> = args
-        .upstream
         .advisories
         .iter()
         .map(|p| p.display().to_string())
@@ -224,7 +245,7 @@ fn advisory_summary(
 }
 
 /// Runs `airlock dev` until SIGINT or SIGTERM.
-pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
+pub async fn run(args: DevSettings) -> Result<(), String> {
     let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     private_dir(&dir)?;
     let mut remembered = ports::Ports::load(&dir);
@@ -257,7 +278,8 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
             .rsplit(':')
             .next()
             .and_then(|p| p.parse().ok()),
-        metrics: (!args.no_controller)
+        metrics: args
+            .run_controller
             .then_some(metrics.port())
             .or(remembered.metrics),
     };
@@ -297,13 +319,18 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
         repo.addr,
         repo_dir.display(),
         emulator.endpoint_url(),
-        args.upstream.pypi_index,
-        args.upstream.npm_registry,
+        args.registries.pypi_index,
+        args.registries.npm_registry,
     );
-    let feed = args
-        .feed
-        .settings(&args.upstream.advisories, dir.join("advisories"));
-    if !args.no_controller {
+    let feed =
+        args.advisory_feed
+            .clone()
+            .map(|(base, every)| crate::controller::AdvisoryFeedSettings {
+                base,
+                every,
+                dir: dir.join("advisories"),
+            });
+    if args.run_controller {
         eprintln!("airlock dev: {}", advisory_summary(&args, feed.as_ref()));
         eprintln!(
             "airlock dev: the controller's metrics on http://{metrics}/metrics; `airlock dev env{}` prints the environment again",
@@ -315,15 +342,15 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
         );
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let controller = if args.no_controller {
+    let controller = if !args.run_controller {
         None
     } else {
         let settings = crate::controller::Settings {
             concurrency: args.concurrency,
-            registries: args.upstream.registries(),
-            allow_hosts: args.upstream.allow_hosts.clone(),
-            advisories: args.upstream.advisories.clone(),
-            download_deadline: args.upstream.deadline(),
+            registries: args.registries.clone(),
+            allow_hosts: args.allow_hosts.clone(),
+            advisories: args.advisories.clone(),
+            download_deadline: args.download_deadline,
             advisory_feed: feed,
             cache_dir: dir.join("cache"),
             aws: crate::controller::AwsSettings {
@@ -352,7 +379,7 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
             stop_rx,
         )))
     };
-    shutdown_signal().await;
+    crate::controller::shutdown_signal().await;
     let _ = stop_tx.send(true);
     if let Some(c) = controller {
         match tokio::time::timeout(std::time::Duration::from_secs(20), c).await {
@@ -366,26 +393,4 @@ pub async fn run(args: crate::cli::DevCommand) -> Result<(), String> {
     }
     eprintln!("airlock dev: stopped");
     Ok(())
-}
-
-/// SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
