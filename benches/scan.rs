@@ -244,6 +244,7 @@ fn main() {
         kind: FileKind::Wheel,
         sha256: None,
         upload_time: None,
+        requires_python: None,
     }];
     let subject = Subject {
         ecosystem: Ecosystem::Pypi,
@@ -303,6 +304,7 @@ fn live_numpy() {
         kind: FileKind::Wheel,
         sha256: Some(fetched.sha256.clone()),
         upload_time: None,
+        requires_python: None,
     }];
     let subject = Subject {
         ecosystem: Ecosystem::Pypi,

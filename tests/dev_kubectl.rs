@@ -514,7 +514,11 @@ fn server_side_apply_tracks_field_managers() {
         .split(' ')
         .filter(|m| *m != "airlock-controller")
         .collect();
-    assert_eq!(spec_managers, ["kubectl", "airlock-dev", "secops"], "{managers}");
+    assert_eq!(
+        spec_managers,
+        ["kubectl", "airlock-dev", "secops"],
+        "{managers}"
+    );
     let status_managers = dev.ok(&[
         "get",
         "scanpolicy",
@@ -524,7 +528,9 @@ fn server_side_apply_tracks_field_managers() {
         "jsonpath={.metadata.managedFields[?(@.manager==\"airlock-controller\")].subresource}",
     ]);
     assert!(
-        status_managers.split(' ').all(|s| s == "status" || s.is_empty()),
+        status_managers
+            .split(' ')
+            .all(|s| s == "status" || s.is_empty()),
         "the controller writes only status: {status_managers}"
     );
 }

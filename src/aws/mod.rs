@@ -26,8 +26,55 @@ pub const OPERATIONS: &[&str] = &[
     "sagemaker:ListApps",
 ];
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use tokio::sync::Mutex;
+
+/// How the AWS clients are made: the endpoint override and credentials [`sdk_config`] takes.
+#[derive(Clone, Debug, Default)]
+pub struct ClientSettings {
+    /// Every AWS client goes here instead (an emulator).
+    pub endpoint_url: Option<String>,
+    /// Sign with fixed credentials (`airlock dev`'s emulators) instead of the default chain.
+    pub emulator_credentials: bool,
+}
+
+/// One client per region, made on first use and shared after: an SDK client holds its
+/// connection pool and credential cache, which every reconcile in that region should reuse.
+pub struct Regional<T> {
+    settings: ClientSettings,
+    make: fn(&SdkConfig) -> T,
+    clients: Mutex<HashMap<String, Arc<T>>>,
+}
+
+impl<T> Regional<T> {
+    pub fn new(settings: ClientSettings, make: fn(&SdkConfig) -> T) -> Regional<T> {
+        Regional {
+            settings,
+            make,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn get(&self, region: &str) -> Arc<T> {
+        let mut map = self.clients.lock().await;
+        if let Some(c) = map.get(region) {
+            return c.clone();
+        }
+        let config = sdk_config(
+            Some(region),
+            self.settings.endpoint_url.as_deref(),
+            self.settings.emulator_credentials,
+        )
+        .await;
+        let c = Arc::new((self.make)(&config));
+        map.insert(region.to_string(), c.clone());
+        c
+    }
+}
 
 /// SDK configuration from the default chain; `endpoint_url` points every client at an emulator
 /// (`AWS_ENDPOINT_URL` does the same without code).

@@ -86,24 +86,7 @@ pub struct AdvisoryFeedSettings {
 }
 
 /// How the AWS clients are made.
-#[derive(Clone, Debug, Default)]
-pub struct AwsSettings {
-    /// Every AWS client goes here instead (an emulator).
-    pub endpoint_url: Option<String>,
-    /// Sign with fixed credentials (`airlock dev`'s emulators) instead of the default chain.
-    pub emulator_credentials: bool,
-}
-
-impl AwsSettings {
-    pub async fn sdk_config(&self, region: &str) -> aws_config::SdkConfig {
-        crate::aws::sdk_config(
-            Some(region),
-            self.endpoint_url.as_deref(),
-            self.emulator_credentials,
-        )
-        .await
-    }
-}
+pub use crate::aws::ClientSettings as AwsSettings;
 
 #[derive(Clone, Debug)]
 pub struct LeaseSettings {
@@ -420,7 +403,7 @@ async fn run_controllers(
         limits: Limits::default(),
         #[cfg(feature = "dev")]
         fault: settings.fault.clone(),
-        sagemaker: sagemaker_domain::SageMakerClients::new(settings.aws.clone()),
+        sagemaker: sagemaker_domain::sagemaker_clients(settings.aws.clone()),
         default_resync: settings.default_resync,
     });
     if ctx.advisories.configured() {

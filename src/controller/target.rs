@@ -1,12 +1,10 @@
 //! Where a repository's packages go: the built-in store or a CodeArtifact repository, behind one
 //! publish / withdraw interface so reconcile does not care which.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_sdk_codeartifact::types::{PackageFormat, PackageVersionStatus};
-use tokio::sync::Mutex;
 
 use crate::api::PackageRepository;
 use crate::api::package_repository::DeletionPolicy;
@@ -15,14 +13,7 @@ use crate::aws::codeartifact::{Publisher, Repository};
 use crate::pipeline::resolve::FileKind;
 use crate::publish::builtin::store::{Published, Store, Withdrawal};
 use crate::publish::upload::{Outcome, package_json};
-
-/// One verified file, ready to publish.
-pub struct PublishFile {
-    pub path: PathBuf,
-    pub filename: String,
-    pub kind: FileKind,
-    pub requires_python: Option<String>,
-}
+use crate::scan::package::LocalFile;
 
 /// What a publish did.
 pub struct Publication {
@@ -55,8 +46,7 @@ impl std::fmt::Display for TargetError {
 /// The built-in store and its public URLs, and CodeArtifact clients by region.
 pub struct Targets {
     pub builtin: Option<Builtin>,
-    aws: super::AwsSettings,
-    publishers: Mutex<HashMap<String, Arc<Publisher>>>,
+    publishers: crate::aws::Regional<Publisher>,
 }
 
 pub struct Builtin {
@@ -76,20 +66,14 @@ impl Targets {
     pub fn new(builtin: Option<Builtin>, aws: super::AwsSettings) -> Targets {
         Targets {
             builtin,
-            aws,
-            publishers: Mutex::new(HashMap::new()),
+            publishers: crate::aws::Regional::new(aws, |config| {
+                Publisher::new(aws_sdk_codeartifact::Client::new(config))
+            }),
         }
     }
 
     async fn publisher(&self, region: &str) -> Arc<Publisher> {
-        let mut map = self.publishers.lock().await;
-        if let Some(p) = map.get(region) {
-            return p.clone();
-        }
-        let config = self.aws.sdk_config(region).await;
-        let p = Arc::new(Publisher::new(aws_sdk_codeartifact::Client::new(&config)));
-        map.insert(region.to_string(), p.clone());
-        p
+        self.publishers.get(region).await
     }
 
     pub fn builtin(&self, repo: &str) -> Result<&Builtin, TargetError> {
@@ -109,7 +93,7 @@ impl Targets {
         ecosystem: Ecosystem,
         name: &str,
         version: &str,
-        files: &[PublishFile],
+        files: &[LocalFile],
     ) -> Result<Publication, TargetError> {
         let repo_name = kube::ResourceExt::name_any(repo);
         if repo.spec.builtin.is_some() {

@@ -190,6 +190,7 @@ async fn scan_one(
             kind,
             sha256: None,
             upload_time: None,
+            requires_python: None,
         };
         (
             ecosystem,
@@ -216,6 +217,7 @@ async fn scan_one(
                 kind: f.kind,
                 sha256: Some(fetched.sha256),
                 upload_time: f.upload_time.clone(),
+                requires_python: f.requires_python.clone(),
             });
         }
         (

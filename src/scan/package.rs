@@ -25,6 +25,8 @@ pub struct LocalFile {
     pub kind: FileKind,
     pub sha256: Option<String>,
     pub upload_time: Option<String>,
+    /// The index's `Requires-Python` for the file, carried to the index airlock publishes.
+    pub requires_python: Option<String>,
 }
 
 /// What the scan is about.

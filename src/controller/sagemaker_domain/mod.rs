@@ -2,7 +2,6 @@
 //! encryption, correct in place what `UpdateDomain` can correct (under `Enforce`), and report
 //! precisely what it cannot. In sync, a resync costs exactly one `DescribeDomain`.
 
-use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -15,7 +14,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
-use tokio::sync::Mutex;
 use tracing::Instrument;
 
 use super::Context;
@@ -40,29 +38,13 @@ const LAST_SYNC_REFRESH: i64 = 60;
 const POLL: Duration = Duration::from_secs(2);
 
 /// SageMaker clients by region.
-pub struct SageMakerClients {
-    aws: super::AwsSettings,
-    clients: Mutex<HashMap<String, Arc<Domains>>>,
-}
+pub type SageMakerClients = crate::aws::Regional<Domains>;
 
-impl SageMakerClients {
-    pub fn new(aws: super::AwsSettings) -> SageMakerClients {
-        SageMakerClients {
-            aws,
-            clients: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub async fn get(&self, region: &str) -> Arc<Domains> {
-        let mut map = self.clients.lock().await;
-        if let Some(c) = map.get(region) {
-            return c.clone();
-        }
-        let config = self.aws.sdk_config(region).await;
-        let c = Arc::new(Domains::new(aws_sdk_sagemaker::Client::new(&config)));
-        map.insert(region.to_string(), c.clone());
-        c
-    }
+/// The SageMaker clients the domain reconcile uses.
+pub fn sagemaker_clients(aws: super::AwsSettings) -> SageMakerClients {
+    crate::aws::Regional::new(aws, |config| {
+        Domains::new(aws_sdk_sagemaker::Client::new(config))
+    })
 }
 
 /// Spec, finalizers and deletion trigger a reconcile; the controller's own status writes do not
