@@ -6,6 +6,16 @@
 //! `kube::runtime::finalizer`, events through a `Recorder`, one error enum with an
 //! `error_policy` that backs off.
 
+/// The value of a reconcile step that went on; otherwise returns its action from the reconcile.
+macro_rules! step {
+    ($step:expr) => {
+        match $step {
+            $crate::controller::Step::Next(value) => value,
+            $crate::controller::Step::End(action) => return Ok(action),
+        }
+    };
+}
+
 pub mod advisories;
 pub mod error;
 pub mod fairness;
@@ -94,6 +104,13 @@ pub struct LeaseSettings {
     pub name: String,
     pub duration: Duration,
     pub retry: Duration,
+}
+
+/// What a reconcile step did: produced what the next step needs, or ended this reconcile with
+/// an action (a requeue, or a wait for a change once done or stalled).
+pub enum Step<T> {
+    Next(T),
+    End(kube::runtime::controller::Action),
 }
 
 /// What every reconcile shares.

@@ -31,27 +31,11 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use tracing::Instrument;
 
-use super::Context;
 use super::error::Error;
+use super::{Context, Step};
 use crate::api::PackageRequest;
 use crate::api::conditions::types;
 use work::Work;
-
-/// What a step did: produced what the next step needs, or ended this reconcile.
-pub enum Step<T> {
-    Next(T),
-    End(Action),
-}
-
-/// The value of a step that went on; otherwise returns its action from the reconcile.
-macro_rules! step {
-    ($step:expr) => {
-        match $step {
-            Step::Next(value) => value,
-            Step::End(action) => return Ok(action),
-        }
-    };
-}
 
 /// Held on every request until the repository's deletion policy has been applied.
 pub const FINALIZER: &str = "airlock.dev/deletion-policy";

@@ -16,15 +16,15 @@ use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
 use tracing::Instrument;
 
-use super::Context;
 use super::error::Error;
 use super::kstatus::{Progress, set_progress};
+use super::{Context, Step};
 use crate::api::conditions::{ConditionStatus, set_condition, types};
 use crate::api::sagemaker_domain::{
     DomainDeletionPolicy, ManagementPolicy, SageMakerDomain, SageMakerDomainSpec,
     SageMakerDomainStatus,
 };
-use crate::aws::sagemaker::{Domains, SageMakerError};
+use crate::aws::sagemaker::{DomainView, Domains, SageMakerError};
 
 mod drift;
 use drift::describe as describe_drift;
@@ -170,14 +170,13 @@ impl Work<'_> {
 }
 
 /// With `create: true` and no domain yet: the domain of the declared name if one is there (a
-/// restart after `CreateDomain` adopts it, never creates twice), or a new one. `Ok(Err(action))`
-/// when this reconcile ends here.
+/// restart after `CreateDomain` adopts it, never creates twice), or a new one.
 async fn create_or_adopt(
     w: &mut Work<'_>,
     sm: &Domains,
     spec: &SageMakerDomainSpec,
     resync: Duration,
-) -> Result<Result<String, Action>, Error> {
+) -> Result<Step<String>, Error> {
     let new = match drift::new_domain(spec) {
         Ok(new) => new,
         Err(msg) => {
@@ -189,7 +188,7 @@ async fn create_or_adopt(
                 Some(EventType::Warning),
             )
             .await?;
-            return Ok(Err(Action::await_change()));
+            return Ok(Step::End(Action::await_change()));
         }
     };
     let name = new.name.clone();
@@ -197,14 +196,14 @@ async fn create_or_adopt(
         Ok(Some(id)) => {
             w.status().domain_id = Some(id.clone());
             w.save().await?;
-            return Ok(Ok(id));
+            return Ok(Step::Next(id));
         }
         Ok(None) => {}
-        Err(e) => return aws_failure(w, e, resync).await.map(Err),
+        Err(e) => return aws_failure(w, e, resync).await.map(Step::End),
     }
     let id = match sm.create(&new).await {
         Ok(id) => id,
-        Err(e) => return aws_failure(w, e, resync).await.map(Err),
+        Err(e) => return aws_failure(w, e, resync).await.map(Step::End),
     };
     w.status().domain_id = Some(id.clone());
     w.progress(
@@ -221,7 +220,7 @@ async fn create_or_adopt(
         format!("created SageMaker domain {id} ({name}) in {}", spec.region),
     )
     .await;
-    Ok(Err(Action::requeue(POLL)))
+    Ok(Step::End(Action::requeue(POLL)))
 }
 
 fn resync_of(spec: &SageMakerDomainSpec, ctx: &Context) -> Duration {
@@ -254,61 +253,35 @@ async fn apply(
 
     let id = match known {
         Some(id) => id,
-        None => match create_or_adopt(&mut w, &sm, &spec, resync).await? {
-            Ok(id) => id,
-            Err(action) => return Ok(action),
-        },
+        None => step!(create_or_adopt(&mut w, &sm, &spec, resync).await?),
     };
 
-    let view = match sm.describe(&id).await {
+    let view = step!(describe(&mut w, &sm, &spec, &id, resync).await?);
+    let drift = diff(&spec, &view);
+    record_drift(&mut w, &drift);
+    let (correctable, immutable): (Vec<Drift>, Vec<Drift>) =
+        drift.into_iter().partition(|d| d.field.correctable());
+    if spec.management_policy == ManagementPolicy::Enforce && !correctable.is_empty() {
+        step!(correct(&mut w, &sm, &spec, &view, &correctable, resync).await?);
+    }
+    report(&mut w, &view, &correctable, &immutable, resync).await
+}
+
+/// Describe: the domain as SageMaker has it, recorded in status. Ends here while SageMaker is
+/// changing it, when it failed, or when it is gone (re-created only when airlock created it).
+async fn describe(
+    w: &mut Work<'_>,
+    sm: &Domains,
+    spec: &SageMakerDomainSpec,
+    id: &str,
+    resync: Duration,
+) -> Result<Step<DomainView>, Error> {
+    let view = match sm.describe(id).await {
         Ok(v) => v,
         Err(SageMakerError::NotFound { .. }) => {
-            if spec.create && spec.domain_id.is_none() {
-                w.status().domain_id = None;
-                let msg = format!(
-                    "domain {id} no longer exists; spec.create is true, so a new one is being created"
-                );
-                w.settle(
-                    "Creating",
-                    Progress::Working,
-                    "DomainNotFound",
-                    &msg,
-                    Some(EventType::Warning),
-                )
-                .await?;
-                return Ok(Action::requeue(Duration::from_millis(100)));
-            }
-            let msg = format!(
-                "domain {id} does not exist in {} (deleted out of band?). airlock does not recreate a domain it adopted: recreate it and set spec.domainId, or delete this SageMakerDomain",
-                spec.region
-            );
-            {
-                let generation = w.obj.metadata.generation;
-                let s = w.status();
-                s.domain_status = Some("NotFound".into());
-                s.in_sync = Some(false);
-                s.last_sync_time = Some(Time(Timestamp::now()));
-                set_condition(
-                    &mut s.conditions,
-                    types::DRIFTED,
-                    ConditionStatus::Unknown,
-                    "DomainNotFound",
-                    msg.clone(),
-                    generation,
-                    Time(Timestamp::now()),
-                );
-            }
-            w.settle(
-                "NotFound",
-                Progress::Stalled,
-                "DomainNotFound",
-                &msg,
-                Some(EventType::Warning),
-            )
-            .await?;
-            return Ok(Action::requeue(resync));
+            return not_found(w, spec, id, resync).await.map(Step::End);
         }
-        Err(e) => return aws_failure(&mut w, e, resync).await,
+        Err(e) => return aws_failure(w, e, resync).await.map(Step::End),
     };
 
     {
@@ -334,7 +307,7 @@ async fn apply(
                 None,
             )
             .await?;
-            return Ok(Action::requeue(POLL));
+            return Ok(Step::End(Action::requeue(POLL)));
         }
         "Failed" | "Update_Failed" | "Delete_Failed" => {
             let msg = format!(
@@ -349,12 +322,69 @@ async fn apply(
                 Some(EventType::Warning),
             )
             .await?;
-            return Ok(Action::requeue(resync));
+            return Ok(Step::End(Action::requeue(resync)));
         }
         _ => {}
     }
 
-    let drift = diff(&spec, &view);
+    Ok(Step::Next(view))
+}
+
+/// The domain is gone: created again when airlock created it, else stalled saying so.
+async fn not_found(
+    w: &mut Work<'_>,
+    spec: &SageMakerDomainSpec,
+    id: &str,
+    resync: Duration,
+) -> Result<Action, Error> {
+    if spec.create && spec.domain_id.is_none() {
+        w.status().domain_id = None;
+        let msg = format!(
+            "domain {id} no longer exists; spec.create is true, so a new one is being created"
+        );
+        w.settle(
+            "Creating",
+            Progress::Working,
+            "DomainNotFound",
+            &msg,
+            Some(EventType::Warning),
+        )
+        .await?;
+        return Ok(Action::requeue(Duration::from_millis(100)));
+    }
+    let msg = format!(
+        "domain {id} does not exist in {} (deleted out of band?). airlock does not recreate a domain it adopted: recreate it and set spec.domainId, or delete this SageMakerDomain",
+        spec.region
+    );
+    {
+        let generation = w.obj.metadata.generation;
+        let s = w.status();
+        s.domain_status = Some("NotFound".into());
+        s.in_sync = Some(false);
+        s.last_sync_time = Some(Time(Timestamp::now()));
+        set_condition(
+            &mut s.conditions,
+            types::DRIFTED,
+            ConditionStatus::Unknown,
+            "DomainNotFound",
+            msg.clone(),
+            generation,
+            Time(Timestamp::now()),
+        );
+    }
+    w.settle(
+        "NotFound",
+        Progress::Stalled,
+        "DomainNotFound",
+        &msg,
+        Some(EventType::Warning),
+    )
+    .await?;
+    Ok(Action::requeue(resync))
+}
+
+/// Diff: every declared field against the domain, recorded as `status.drift` and `Drifted`.
+fn record_drift(w: &mut Work<'_>, drift: &[Drift]) {
     let generation = w.obj.metadata.generation;
     {
         let s = w.status();
@@ -370,7 +400,7 @@ async fn apply(
             (
                 ConditionStatus::True,
                 "DriftDetected",
-                describe_drift(&drift),
+                describe_drift(drift),
             )
         };
         set_condition(
@@ -383,90 +413,108 @@ async fn apply(
             Time(Timestamp::now()),
         );
     }
-    let (correctable, immutable): (Vec<Drift>, Vec<Drift>) =
-        drift.into_iter().partition(|d| d.field.correctable());
+}
 
-    if spec.management_policy == ManagementPolicy::Enforce && !correctable.is_empty() {
-        let update = correction(&spec, &view, &correctable);
-        // A network change while apps run is refused; ask first, so the wait names them.
-        let blocked = if update.network.is_some() || update.subnet_ids.is_some() {
-            sm.running_apps(&id).await.unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let result = if blocked.is_empty() {
-            sm.update(&id, &update).await
-        } else {
-            Err(SageMakerError::InUse {
-                action: "UpdateDomain",
-                message: format!("{} app(s) running", blocked.len()),
-            })
-        };
-        match result {
-            Ok(()) => {
-                let msg = format!("correcting {}", describe_drift(&correctable));
-                w.status().domain_status = Some("Updating".into());
-                w.status().last_correction = Some(crate::api::sagemaker_domain::Correction {
-                    time: Time(Timestamp::now()),
-                    fields: correctable.iter().map(Drift::record).collect(),
-                });
-                w.progress("Updating", Progress::Working, "CorrectingDrift", &msg);
-                w.save().await?;
-                // One event per field, each its own series: the events API folds events with the
-                // same reason and action into one, keeping the first one's note.
-                for d in &correctable {
-                    w.event(
-                        EventType::Normal,
-                        "DriftCorrected",
-                        &format!("Update {}", d.field.path()),
-                        format!(
-                            "{}: set back to {} (was {}, changed outside airlock)",
-                            d.field.path(),
-                            d.declared,
-                            d.actual
-                        ),
-                    )
-                    .await;
-                }
-                return Ok(Action::requeue(POLL));
-            }
-            Err(SageMakerError::InUse { message, .. }) => {
-                // AWS refuses a network change while apps run: wait for them, saying which.
-                // The check's list, or — when AWS refused what the check let through (an app
-                // started in between) — a fresh one.
-                let apps = if blocked.is_empty() {
-                    sm.running_apps(&id).await.unwrap_or_default()
-                } else {
-                    blocked
-                };
-                let msg = if apps.is_empty() {
-                    format!("waiting to correct drift: {message}")
-                } else {
+/// Correct: under `Enforce`, the one `UpdateDomain` that puts the correctable fields back —
+/// after the apps that would block a network change have stopped.
+async fn correct(
+    w: &mut Work<'_>,
+    sm: &Domains,
+    spec: &SageMakerDomainSpec,
+    view: &DomainView,
+    correctable: &[Drift],
+    resync: Duration,
+) -> Result<Step<()>, Error> {
+    let id = view.id.as_str();
+    let update = correction(spec, view, correctable);
+    // A network change while apps run is refused; ask first, so the wait names them.
+    let blocked = if update.network.is_some() || update.subnet_ids.is_some() {
+        sm.running_apps(id).await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let result = if blocked.is_empty() {
+        sm.update(id, &update).await
+    } else {
+        Err(SageMakerError::InUse {
+            action: "UpdateDomain",
+            message: format!("{} app(s) running", blocked.len()),
+        })
+    };
+    match result {
+        Ok(()) => {
+            let msg = format!("correcting {}", describe_drift(correctable));
+            w.status().domain_status = Some("Updating".into());
+            w.status().last_correction = Some(crate::api::sagemaker_domain::Correction {
+                time: Time(Timestamp::now()),
+                fields: correctable.iter().map(Drift::record).collect(),
+            });
+            w.progress("Updating", Progress::Working, "CorrectingDrift", &msg);
+            w.save().await?;
+            // One event per field, each its own series: the events API folds events with the
+            // same reason and action into one, keeping the first one's note.
+            for d in correctable {
+                w.event(
+                    EventType::Normal,
+                    "DriftCorrected",
+                    &format!("Update {}", d.field.path()),
                     format!(
-                        "waiting for {} app(s) to stop before changing the network ({}): {}",
-                        apps.len(),
-                        apps.join(", "),
-                        describe_drift(&correctable)
-                    )
-                };
-                w.settle(
-                    "Waiting",
-                    Progress::Working,
-                    "AppsInService",
-                    &msg,
-                    Some(EventType::Normal),
+                        "{}: set back to {} (was {}, changed outside airlock)",
+                        d.field.path(),
+                        d.declared,
+                        d.actual
+                    ),
                 )
-                .await?;
-                return Ok(Action::requeue(Duration::from_secs(5)));
+                .await;
             }
-            Err(e) => return aws_failure(&mut w, e, resync).await,
+            Ok(Step::End(Action::requeue(POLL)))
         }
+        Err(SageMakerError::InUse { message, .. }) => {
+            // AWS refuses a network change while apps run: wait for them, saying which.
+            // The check's list, or — when AWS refused what the check let through (an app
+            // started in between) — a fresh one.
+            let apps = if blocked.is_empty() {
+                sm.running_apps(id).await.unwrap_or_default()
+            } else {
+                blocked
+            };
+            let msg = if apps.is_empty() {
+                format!("waiting to correct drift: {message}")
+            } else {
+                format!(
+                    "waiting for {} app(s) to stop before changing the network ({}): {}",
+                    apps.len(),
+                    apps.join(", "),
+                    describe_drift(correctable)
+                )
+            };
+            w.settle(
+                "Waiting",
+                Progress::Working,
+                "AppsInService",
+                &msg,
+                Some(EventType::Normal),
+            )
+            .await?;
+            Ok(Step::End(Action::requeue(Duration::from_secs(5))))
+        }
+        Err(e) => aws_failure(w, e, resync).await.map(Step::End),
     }
+}
 
+/// Report: what is left — drift AWS cannot change in place, drift only observed, or none.
+async fn report(
+    w: &mut Work<'_>,
+    view: &DomainView,
+    correctable: &[Drift],
+    immutable: &[Drift],
+    resync: Duration,
+) -> Result<Action, Error> {
+    let id = &view.id;
     if !immutable.is_empty() {
         let msg = format!(
             "{}. AWS cannot change {} in place: the domain must be replaced (create a new domain with the declared settings and move users to it)",
-            describe_drift(&immutable),
+            describe_drift(immutable),
             if immutable.len() == 1 {
                 "this field"
             } else {
@@ -484,7 +532,7 @@ async fn apply(
     } else if !correctable.is_empty() {
         let msg = format!(
             "managementPolicy is Observe, so nothing is changed: {}",
-            describe_drift(&correctable)
+            describe_drift(correctable)
         );
         w.settle(
             "Drifted",
