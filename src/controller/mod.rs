@@ -19,6 +19,8 @@ macro_rules! step {
 pub mod advisories;
 pub mod error;
 pub mod fairness;
+#[cfg(test)]
+pub mod fake_api;
 pub mod holdings;
 pub mod kstatus;
 pub mod leader;

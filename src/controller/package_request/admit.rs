@@ -133,3 +133,133 @@ fn namespace_allowed(repo: &PackageRepository, ns: &str) -> bool {
         .iter()
         .any(|n| n == "*" || n == ns)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::super::approve;
+    use super::super::testing::{Harness, policy, ready, repository, request};
+    use super::*;
+
+    /// Runs the first steps (look up, a person's denial, admit) on the stored request; whether
+    /// it was admitted, or the action it ended with.
+    async fn first_steps(h: &Harness) -> Result<bool, Action> {
+        let mut w = h.work();
+        let found = match look_up(&mut w).await.expect("look up") {
+            Step::Next(f) => f,
+            Step::End(a) => return Err(a),
+        };
+        match approve::unless_denied(&mut w, &found)
+            .await
+            .expect("denial")
+        {
+            Step::Next(()) => {}
+            Step::End(a) => return Err(a),
+        }
+        match admit(&mut w, found).await.expect("admit") {
+            Step::Next(_) => Ok(true),
+            Step::End(a) => Err(a),
+        }
+    }
+    #[tokio::test]
+    async fn a_missing_repository_stalls_naming_it() {
+        let h = Harness::new(request(Value::Null), vec![], vec![policy()]);
+        let fake = &h.fake;
+        let ended = first_steps(&h).await;
+        assert_eq!(ended, Err(Action::await_change()));
+        let writes = fake.status_writes();
+        let last = writes.last().expect("a status write");
+        assert_eq!(last["status"]["phase"], "Failed");
+        let (status, reason, message) = ready(last);
+        assert_eq!((status, reason), ("False", "RepositoryNotFound"));
+        assert!(
+            message.contains("PackageRepository \"local\" does not exist"),
+            "{message}"
+        );
+        assert_eq!(fake.event_reasons(), ["RepositoryNotFound"]);
+    }
+
+    #[tokio::test]
+    async fn a_namespace_the_repository_does_not_allow_stalls_naming_both() {
+        let h = Harness::new(
+            request(Value::Null),
+            vec![repository(&["team-b"])],
+            vec![policy()],
+        );
+        let fake = &h.fake;
+        let ended = first_steps(&h).await;
+        assert_eq!(ended, Err(Action::await_change()));
+        let writes = fake.status_writes();
+        let (_, reason, message) = ready(writes.last().expect("a status write"));
+        assert_eq!(reason, "NamespaceNotAllowed");
+        assert!(
+            message.contains("does not allow namespace team-a (it allows: team-b)"),
+            "{message}"
+        );
+    }
+
+    /// Admitted once: Pending with an Accepted event; admitted again, nothing is rewritten.
+    #[tokio::test]
+    async fn an_admitted_request_is_pending_once() {
+        let h = Harness::new(
+            request(Value::Null),
+            vec![repository(&["*"])],
+            vec![policy()],
+        );
+        let fake = &h.fake;
+        assert_eq!(first_steps(&h).await, Ok(true));
+        let writes = fake.status_writes();
+        assert_eq!(writes.len(), 1);
+        assert_eq!(writes[0]["status"]["phase"], "Pending");
+        assert_eq!(writes[0]["status"]["observedGeneration"], 1);
+        assert_eq!(fake.event_reasons(), ["Accepted"]);
+        assert_eq!(first_steps(&h).await, Ok(true));
+        assert_eq!(
+            fake.status_writes().len(),
+            1,
+            "nothing changed, nothing written"
+        );
+        assert_eq!(fake.event_reasons(), ["Accepted"]);
+    }
+
+    #[tokio::test]
+    async fn a_settled_request_is_left_alone() {
+        let h = Harness::new(
+            request(json!({"phase": "Rejected", "observedGeneration": 1})),
+            vec![repository(&["*"])],
+            vec![policy()],
+        );
+        let fake = &h.fake;
+        let ended = first_steps(&h).await;
+        assert_eq!(ended, Err(Action::await_change()));
+        assert!(fake.status_writes().is_empty());
+        assert!(fake.event_reasons().is_empty());
+    }
+
+    /// A person's denial ends the request with their name and reason, before anything else.
+    #[tokio::test]
+    async fn a_denial_by_a_person_rejects_with_who_and_why() {
+        let mut status = crate::api::PackageRequestStatus::default();
+        crate::approval::record(
+            &mut status,
+            false,
+            "oidc: bob",
+            "typosquat",
+            Some(1),
+            super::super::now(),
+        );
+        let status = serde_json::to_value(&status).expect("status");
+        let h = Harness::new(request(status), vec![repository(&["*"])], vec![policy()]);
+        let fake = &h.fake;
+        let ended = first_steps(&h).await;
+        assert_eq!(ended, Err(Action::await_change()));
+        let writes = fake.status_writes();
+        let last = writes.last().expect("a status write");
+        assert_eq!(last["status"]["phase"], "Rejected");
+        assert_eq!(last["status"]["decision"]["approver"], "oidc: bob");
+        assert_eq!(last["status"]["decision"]["reason"], "typosquat");
+        assert_eq!(last["status"]["decision"]["decidedBy"], "Approver");
+        assert_eq!(fake.event_reasons(), ["Denied"]);
+    }
+}

@@ -263,3 +263,133 @@ pub(super) fn by_user(
         _ => (None, condition.message.clone()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::super::testing::{Harness, PATH, policy, ready, repository, request};
+    use super::*;
+    use crate::api::package_request::Ecosystem;
+
+    fn report(verdict: ScanVerdict, reason: &str, findings: Vec<FindingSummary>) -> PackageReport {
+        PackageReport {
+            ecosystem: Ecosystem::Pypi,
+            name: "tidy".into(),
+            version: "1.0.0".into(),
+            license: None,
+            files: Vec::new(),
+            findings: findings.clone(),
+            decision: decide::Decision {
+                verdict,
+                reason: reason.into(),
+                deciding: findings,
+                excepted: Vec::new(),
+                heuristic_score: 0,
+            },
+            scan_millis: 1,
+        }
+    }
+
+    fn finding(rule: &str, severity: Severity) -> FindingSummary {
+        FindingSummary {
+            rule: rule.into(),
+            severity,
+            file: Some("setup.py".into()),
+            line: Some(3),
+            evidence: None,
+        }
+    }
+
+    fn harness(status: Value) -> Harness {
+        Harness::new(request(status), vec![repository(&["*"])], vec![policy()])
+    }
+
+    fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+        status["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+            .unwrap_or(&Value::Null)
+    }
+
+    #[tokio::test]
+    async fn a_policy_denial_rejects_naming_the_deciding_finding() {
+        let h = harness(json!({"observedGeneration": 1}));
+        let mut w = h.work();
+        let r = report(
+            ScanVerdict::Denied,
+            "MAL-2026-1 marks it malicious",
+            vec![finding("MAL-2026-1", Severity::Critical)],
+        );
+        let step = decide(&mut w, "default", &r).await.expect("decide");
+        assert!(matches!(step, Step::End(a) if a == Action::await_change()));
+        let writes = h.fake.status_writes();
+        let last = writes.last().expect("a status write");
+        assert_eq!(last["status"]["phase"], "Rejected");
+        assert_eq!(condition(last, "Denied")["reason"], "PolicyDenied");
+        let (_, _, message) = ready(last);
+        assert!(
+            message.contains("(MAL-2026-1 Critical in setup.py:3); nothing was published"),
+            "{message}"
+        );
+        assert_eq!(h.fake.event_reasons(), ["Denied"]);
+    }
+
+    /// Findings that need a person: the request waits, saying how to answer; a person's
+    /// approval then lets it on, recorded as theirs.
+    #[tokio::test]
+    async fn a_review_waits_for_a_person_whose_approval_lets_it_on() {
+        let h = harness(json!({"observedGeneration": 1}));
+        let r = report(
+            ScanVerdict::AwaitingApproval,
+            "an install script",
+            vec![finding("heuristics.install-script", Severity::Medium)],
+        );
+        let mut w = h.work();
+        let step = decide(&mut w, "default", &r).await.expect("decide");
+        assert!(matches!(step, Step::End(_)));
+        let writes = h.fake.status_writes();
+        let last = writes.last().expect("a status write");
+        assert_eq!(last["status"]["phase"], "AwaitingApproval");
+        let (_, _, message) = ready(last);
+        assert!(
+            message.contains("`airlock approve tidy -n team-a --reason TEXT`"),
+            "{message}"
+        );
+        assert_eq!(h.fake.event_reasons(), ["ApprovalRequired"]);
+
+        let mut status: crate::api::PackageRequestStatus =
+            serde_json::from_value(h.fake.get(PATH).expect("stored")["status"].clone())
+                .expect("status");
+        crate::approval::record(&mut status, true, "alice", "reviewed", Some(1), now());
+        let mut stored = h.fake.get(PATH).expect("stored");
+        stored["status"] = serde_json::to_value(&status).expect("status");
+        h.fake.put(PATH, stored);
+        let mut w = h.work();
+        let step = decide(&mut w, "default", &r).await.expect("decide");
+        assert!(matches!(step, Step::Next(())));
+        let writes = h.fake.status_writes();
+        let last = writes.last().expect("a status write");
+        assert_eq!(last["status"]["decision"]["decidedBy"], "Approver");
+        assert_eq!(last["status"]["decision"]["approver"], "alice");
+        assert_eq!(condition(last, "Approved")["reason"], "ApprovedByUser");
+        assert_eq!(condition(last, "Denied"), &Value::Null, "never both");
+    }
+
+    /// A person's approval given before a policy denial stays; the denial shows in the phase,
+    /// and `Denied` is not set beside `Approved`.
+    #[tokio::test]
+    async fn a_denial_after_a_persons_approval_never_sets_both() {
+        let mut status = crate::api::PackageRequestStatus::default();
+        crate::approval::record(&mut status, true, "alice", "reviewed", Some(1), now());
+        let h = harness(serde_json::to_value(&status).expect("status"));
+        let mut w = h.work();
+        let r = report(ScanVerdict::Denied, "a critical advisory", Vec::new());
+        decide(&mut w, "default", &r).await.expect("decide");
+        let writes = h.fake.status_writes();
+        let last = writes.last().expect("a status write");
+        assert_eq!(last["status"]["phase"], "Rejected");
+        assert_eq!(condition(last, "Approved")["status"], "True");
+        assert_eq!(condition(last, "Denied"), &Value::Null);
+    }
+}

@@ -16,6 +16,8 @@ mod fetch;
 mod publish;
 mod recheck;
 mod scan;
+#[cfg(test)]
+mod testing;
 mod work;
 
 use std::collections::hash_map::DefaultHasher;
