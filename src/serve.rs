@@ -182,44 +182,31 @@ impl AsyncWrite for Watched {
 
 /// Decodes `%XX` escapes in a URL path (a `+` stays a `+`).
 pub fn percent_decode(s: &str) -> String {
-    decode(s, false)
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
-/// Decodes a query-string value, where `+` is a space.
+/// Decodes a query-string value, where `+` is a space (and `%2B` a plus).
 pub fn percent_decode_query(s: &str) -> String {
-    decode(s, true)
-}
-
-fn decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode(&s.replace('+', " "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_and_query_values_decode_as_browsers_encode_them() {
+        assert_eq!(percent_decode("a%20b+c%2Fd"), "a b+c/d");
+        assert_eq!(percent_decode_query("a%20b+c%2Bd"), "a b c+d");
+        assert_eq!(percent_decode("caf%C3%A9"), "café");
+        assert_eq!(
+            percent_decode("100%zz%"),
+            "100%zz%",
+            "a bad escape stays as written"
+        );
+    }
 
     #[tokio::test]
     async fn silent_and_slow_clients_are_cut_off_and_connections_are_capped() {

@@ -129,7 +129,7 @@ fn sha256_file(path: &std::path::Path) -> Result<String, PublishError> {
         }
         ctx.update(&buf[..n]);
     }
-    Ok(crate::pipeline::fetch::hex(ctx.finish().as_ref()))
+    Ok(hex::encode(ctx.finish().as_ref()))
 }
 
 /// CodeArtifact's (namespace, package) for a package name: npm scopes are namespaces.

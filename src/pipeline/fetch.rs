@@ -11,19 +11,9 @@ use super::cache::Cache;
 use super::http::{Failure, HttpClient, HttpError};
 use super::resolve::ResolvedFile;
 
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
 /// The sha256 of `bytes`, as lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(ring::digest::digest(&SHA256, bytes).as_ref())
+    hex::encode(ring::digest::digest(&SHA256, bytes).as_ref())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,9 +172,9 @@ impl Fetcher {
                 return Err(e);
             }
         };
-        let sha256 = hex(hashes.sha256.finish().as_ref());
-        let sha512 = hashes.sha512.map(|c| hex(c.finish().as_ref()));
-        let sha1 = hashes.sha1.map(|c| hex(c.finish().as_ref()));
+        let sha256 = hex::encode(hashes.sha256.finish().as_ref());
+        let sha512 = hashes.sha512.map(|c| hex::encode(c.finish().as_ref()));
+        let sha1 = hashes.sha1.map(|c| hex::encode(c.finish().as_ref()));
         let checks = [
             ("sha256", &d.sha256, Some(&sha256)),
             ("sha512", &d.sha512, sha512.as_ref()),

@@ -29,9 +29,7 @@ pub fn sha512_sri(data: &[u8]) -> String {
 }
 
 pub fn sha1_hex(data: &[u8]) -> String {
-    airlock::pipeline::fetch::hex(
-        ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data).as_ref(),
-    )
+    hex::encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data).as_ref())
 }
 
 /// How a file is served.

@@ -8,7 +8,6 @@ use super::{
     ResolvedPackage, Resolver,
 };
 use crate::api::package_request::Ecosystem;
-use crate::pipeline::fetch::hex;
 use crate::pipeline::http::HttpError;
 use crate::pipeline::package::PackageRef;
 use crate::pipeline::version::{parse_npm, same_release};
@@ -47,8 +46,8 @@ pub fn parse_integrity(integrity: &str) -> (Option<String>, Option<String>) {
             continue;
         };
         match (alg, bytes.len()) {
-            ("sha512", 64) => sha512 = Some(hex(&bytes)),
-            ("sha1", 20) => sha1 = Some(hex(&bytes)),
+            ("sha512", 64) => sha512 = Some(hex::encode(&bytes)),
+            ("sha1", 20) => sha1 = Some(hex::encode(&bytes)),
             _ => {}
         }
     }

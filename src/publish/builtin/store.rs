@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::pipeline::cache::Cache;
-use crate::pipeline::fetch::hex;
 use crate::pipeline::package::normalize_pypi_name;
 
 #[derive(Debug, thiserror::Error)]
@@ -267,9 +266,9 @@ impl Store {
             let _ = std::fs::remove_file(&tmp);
             return Err(io(file)(e));
         }
-        let sha256 = hex(sha256.finish().as_ref());
-        let sha512 = hex(sha512.finish().as_ref());
-        let sha1 = hex(sha1.finish().as_ref());
+        let sha256 = hex::encode(sha256.finish().as_ref());
+        let sha512 = hex::encode(sha512.finish().as_ref());
+        let sha1 = hex::encode(sha1.finish().as_ref());
         if self.blobs.get(&sha256).is_some() {
             let _ = std::fs::remove_file(&tmp);
         } else {

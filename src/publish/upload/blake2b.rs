@@ -122,7 +122,6 @@ impl Blake2b {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::fetch::hex;
 
     fn b2(out: usize, data: &[u8]) -> String {
         let mut h = Blake2b::new(out);
@@ -130,7 +129,7 @@ mod tests {
         for chunk in data.chunks(37) {
             h.update(chunk);
         }
-        hex(&h.finish())
+        hex::encode(h.finish())
     }
 
     #[test]

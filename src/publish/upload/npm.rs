@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::{Outcome, Secret, UploadError, package_json, snippet};
-use crate::pipeline::fetch::hex;
 use crate::pipeline::http::HttpClient;
 use crate::pipeline::resolve::npm_document_path;
 
@@ -95,7 +94,7 @@ pub async fn publish(
         base64::engine::general_purpose::STANDARD.encode(sha512.as_ref())
     );
     let shasum =
-        hex(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &bytes).as_ref());
+        hex::encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &bytes).as_ref());
     let check = |existing: Option<String>| -> Result<Option<Outcome>, UploadError> {
         match existing {
             None => Ok(None),

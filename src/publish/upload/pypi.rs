@@ -11,7 +11,6 @@ use url::Url;
 
 use super::blake2b::Blake2b;
 use super::{Outcome, Secret, UploadError, core_metadata, snippet};
-use crate::pipeline::fetch::hex;
 use crate::pipeline::http::HttpClient;
 use crate::pipeline::package::normalize_pypi_name;
 use crate::pipeline::resolve::FileKind;
@@ -228,7 +227,7 @@ pub async fn upload(
         form.field("requires_dist", r);
     }
     form.field("sha256_digest", &sha256);
-    form.field("blake2_256_digest", &hex(&blake.finish()));
+    form.field("blake2_256_digest", &hex::encode(blake.finish()));
     form.file("content", dist.filename, &bytes);
     let (content_type, body) = form.finish();
     let headers = [

@@ -17,7 +17,6 @@ use url::Url;
 
 use super::{AdvisoryDb, osv_name};
 use crate::api::package_request::Ecosystem;
-use crate::pipeline::fetch::hex;
 use crate::pipeline::http::{Failure, HttpClient, HttpConfig, HttpError};
 
 /// Where osv.dev publishes its exports.
@@ -300,7 +299,7 @@ impl Exports {
         Ok(Some(Validators {
             etag,
             last_modified,
-            sha256: hex(digest.finish().as_ref()),
+            sha256: hex::encode(digest.finish().as_ref()),
             bytes,
             records: 0,
         }))

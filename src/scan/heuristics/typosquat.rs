@@ -22,28 +22,12 @@ static PYPI: LazyLock<Vec<&'static str>> = LazyLock::new(|| list(include_str!("p
 static NPM: LazyLock<Vec<&'static str>> = LazyLock::new(|| list(include_str!("popular-npm.txt")));
 
 /// Optimal string alignment distance (Levenshtein with adjacent transpositions), capped: anything
-/// above `cap` is reported as `cap + 1`.
+/// above `cap` is reported as `cap + 1`, and names whose lengths differ by more are not compared.
 pub fn distance(a: &str, b: &str, cap: usize) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    if a.len().abs_diff(b.len()) > cap {
+    if a.chars().count().abs_diff(b.chars().count()) > cap {
         return cap + 1;
     }
-    let mut prev2 = vec![0usize; b.len() + 1];
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                cur[j] = cur[j].min(prev2[j - 2] + 1);
-            }
-        }
-        prev2 = prev;
-        prev = cur;
-    }
-    prev[b.len()].min(cap + 1)
+    strsim::osa_distance(a, b).min(cap + 1)
 }
 
 /// A name with the usual confusions undone: separators dropped, look-alike characters folded,
