@@ -187,9 +187,10 @@ async fn main() {
                 .build_https(),
         )
         .build();
-    let publisher =
-        airlock::aws::codeartifact::Publisher::new(aws_sdk_codeartifact::Client::from_conf(config));
-    let target = airlock::aws::codeartifact::Repository {
+    let publisher = airlock::publish::codeartifact::Publisher::new(
+        aws_sdk_codeartifact::Client::from_conf(config),
+    );
+    let target = airlock::publish::codeartifact::Repository {
         domain: "airlock".into(),
         domain_owner: None,
         repository: "pypi-approved".into(),

@@ -595,7 +595,7 @@ fn controller(args: ControllerCommand) -> ExitCode {
             tracing::error!("reconciles still running 25s after the shutdown signal; exiting");
             std::process::exit(i32::from(EXIT_ERROR));
         });
-        let builtin = crate::controller::target::Builtin {
+        let builtin = crate::publish::target::Builtin {
             store,
             base_url: builtin_url,
         };

@@ -7,9 +7,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use airlock::aws::codeartifact::{PublishError, Publisher, Repository};
 use airlock::dev::codeartifact::CodeArtifactEmulator;
 use airlock::pipeline::resolve::FileKind;
+use airlock::publish::codeartifact::{PublishError, Publisher, Repository};
 use airlock::publish::upload::{Outcome, UploadError};
 use aws_sdk_codeartifact::types::{PackageFormat, PackageVersionStatus};
 use common::archives;

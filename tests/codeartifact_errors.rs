@@ -1,7 +1,7 @@
 //! The CodeArtifact publisher's error paths with `aws-smithy-mocks`: throttling is retried,
 //! tokens near expiry are renewed, missing resources and denied actions say what to fix.
 
-use airlock::aws::codeartifact::{PublishError, Publisher, Repository};
+use airlock::publish::codeartifact::{PublishError, Publisher, Repository};
 use aws_sdk_codeartifact::Client;
 use aws_sdk_codeartifact::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_codeartifact::error::ErrorMetadata;

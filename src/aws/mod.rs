@@ -1,8 +1,9 @@
 //! AWS adapters: client configuration from the default credential chain (IRSA, EKS Pod
-//! Identity, environment, profile), with an endpoint override for emulators, and the
-//! [`codeartifact`] publisher.
+//! Identity, environment, profile), with an endpoint override for emulators, one client per
+//! region ([`Regional`]), AWS errors read alike ([`failure`]), and the [`sagemaker`] domain
+//! operations. Publishing into CodeArtifact lives with the other targets, in
+//! [`crate::publish::codeartifact`].
 
-pub mod codeartifact;
 pub mod sagemaker;
 
 /// Every AWS operation the controller calls, as `service:Operation` (IAM's action names): what

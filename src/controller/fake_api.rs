@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use super::advisories::AdvisorySource;
 use super::fairness::Slots;
-use super::target::Targets;
 use super::{AwsSettings, Context};
+use crate::publish::target::Targets;
 
 /// One call the fake answered.
 #[derive(Clone, Debug)]

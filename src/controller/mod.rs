@@ -29,7 +29,6 @@ pub mod package_repository;
 pub mod package_request;
 pub mod sagemaker_domain;
 pub mod scan_policy;
-pub mod target;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,10 +50,10 @@ use crate::pipeline::fetch::Fetcher;
 use crate::pipeline::resolve::{Registries, Resolver};
 use crate::pipeline::unpack::Limits;
 
+use crate::publish::target::{Builtin, Targets};
 use advisories::AdvisorySource;
 use fairness::Slots;
 use metrics::Metrics;
-use target::{Builtin, Targets};
 
 /// The name events and field managers carry.
 pub const CONTROLLER_NAME: &str = "airlock-controller";
@@ -350,6 +349,87 @@ fn requests_of_repository(
         .collect()
 }
 
+/// SageMaker domains: resynced on a timer, and on changes to their spec. The controller, and
+/// its cache for the readiness check.
+fn domain_controller(
+    client: &Client,
+    settings: &Settings,
+    ctx: Arc<Context>,
+    stop: Shutdown,
+) -> (
+    impl std::future::Future<Output = ()>,
+    Store<SageMakerDomain>,
+) {
+    let domains_api = Api::<SageMakerDomain>::all(client.clone());
+    let (domains, domains_writer) = reflector::store();
+    let domains_stream = watcher(domains_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(domains_writer)
+        .applied_objects()
+        .predicate_filter(sagemaker_domain::trigger_hash, Default::default());
+    let domains_ready = domains.clone();
+    let domain_controller = Controller::for_stream(domains_stream, domains)
+        .with_config(
+            controller::Config::default().concurrency(settings.concurrency.max(1) as u16 * 4),
+        )
+        .graceful_shutdown_on(stopped(stop.clone()))
+        .run(
+            sagemaker_domain::reconcile,
+            sagemaker_domain::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "domain reconcile did not finish");
+            }
+        });
+    (domain_controller, domains_ready)
+}
+
+/// Repositories and policies: their own status, from their own watches (the caches the request
+/// reconcile reads are fed by streams its controller consumes).
+fn status_controllers(
+    repos_api: Api<PackageRepository>,
+    policies_api: Api<ScanPolicy>,
+    repositories: Store<PackageRepository>,
+    ctx: Arc<Context>,
+    stop: Shutdown,
+) -> impl std::future::Future<Output = ()> {
+    let (repo_cache, repo_writer) = reflector::store();
+    let repo_changes = watcher(repos_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(repo_writer)
+        .applied_objects()
+        .predicate_filter(lifecycle_hash, Default::default());
+    let policy_changes = watcher(policies_api.clone(), watcher::Config::default())
+        .default_backoff()
+        .touched_objects();
+    let repository_controller = Controller::for_stream(repo_changes, repo_cache)
+        .watches_stream(policy_changes, move |policy: ScanPolicy| {
+            package_repository::of_policy(&repositories, &policy.name_any())
+        })
+        .graceful_shutdown_on(stopped(stop.clone()))
+        .run(
+            package_repository::reconcile,
+            package_repository::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
+    let (policy_cache, policy_writer) = reflector::store();
+    let own_policy_changes = watcher(policies_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(policy_writer)
+        .applied_objects()
+        .predicate_filter(lifecycle_hash, Default::default());
+    let policy_controller = Controller::for_stream(own_policy_changes, policy_cache)
+        .graceful_shutdown_on(stopped(stop))
+        .run(scan_policy::reconcile, scan_policy::error_policy, ctx)
+        .for_each(|_| async {});
+    async {
+        futures::join!(repository_controller, policy_controller);
+    }
+}
+
 async fn run_controllers(
     client: Client,
     settings: &Settings,
@@ -468,67 +548,15 @@ async fn run_controllers(
         .graceful_shutdown_on(stopped(stop.clone()));
     let stop_deadline = stop.clone();
 
-    // SageMaker domains: resynced on a timer, and on changes to their spec.
-    let domains_api = Api::<SageMakerDomain>::all(client.clone());
-    let (domains, domains_writer) = reflector::store();
-    let domains_stream = watcher(domains_api, watcher::Config::default())
-        .default_backoff()
-        .reflect(domains_writer)
-        .applied_objects()
-        .predicate_filter(sagemaker_domain::trigger_hash, Default::default());
-    let domains_ready = domains.clone();
-    let domain_controller = Controller::for_stream(domains_stream, domains)
-        .with_config(
-            controller::Config::default().concurrency(settings.concurrency.max(1) as u16 * 4),
-        )
-        .graceful_shutdown_on(stopped(stop.clone()))
-        .run(
-            sagemaker_domain::reconcile,
-            sagemaker_domain::error_policy,
-            ctx.clone(),
-        )
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "domain reconcile did not finish");
-            }
-        });
-    // Repositories and policies: their own status, from their own watches (the caches above
-    // feed the request reconcile, whose streams are consumed by its controller).
-    let (repo_cache, repo_writer) = reflector::store();
-    let repo_changes = watcher(repos_api, watcher::Config::default())
-        .default_backoff()
-        .reflect(repo_writer)
-        .applied_objects()
-        .predicate_filter(lifecycle_hash, Default::default());
-    let repos_of_policy = repositories.clone();
-    let policy_changes = watcher(policies_api.clone(), watcher::Config::default())
-        .default_backoff()
-        .touched_objects();
-    let repository_controller = Controller::for_stream(repo_changes, repo_cache)
-        .watches_stream(policy_changes, move |policy: ScanPolicy| {
-            package_repository::of_policy(&repos_of_policy, &policy.name_any())
-        })
-        .graceful_shutdown_on(stopped(stop.clone()))
-        .run(
-            package_repository::reconcile,
-            package_repository::error_policy,
-            ctx.clone(),
-        )
-        .for_each(|_| async {});
-    let (policy_cache, policy_writer) = reflector::store();
-    let own_policy_changes = watcher(policies_api, watcher::Config::default())
-        .default_backoff()
-        .reflect(policy_writer)
-        .applied_objects()
-        .predicate_filter(lifecycle_hash, Default::default());
-    let policy_controller = Controller::for_stream(own_policy_changes, policy_cache)
-        .graceful_shutdown_on(stopped(stop.clone()))
-        .run(
-            scan_policy::reconcile,
-            scan_policy::error_policy,
-            ctx.clone(),
-        )
-        .for_each(|_| async {});
+    let (domain_controller, domains_ready) =
+        domain_controller(&client, settings, ctx.clone(), stop.clone());
+    let status_controllers = status_controllers(
+        repos_api,
+        policies_api,
+        repositories.clone(),
+        ctx.clone(),
+        stop.clone(),
+    );
     let repos_ready = repositories.clone();
     let policies_ready = policies.clone();
     let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -553,12 +581,7 @@ async fn run_controllers(
             }
         });
     let controllers = async {
-        futures::join!(
-            request_controller,
-            domain_controller,
-            repository_controller,
-            policy_controller
-        );
+        futures::join!(request_controller, domain_controller, status_controllers);
     };
     // A stop that comes before the caches have synced finds nothing in flight, but the
     // controllers would wait for a sync their stopped watches can no longer bring: return then.

@@ -16,9 +16,9 @@ use kube::{Resource, ResourceExt};
 use super::Context;
 use super::error::Error;
 use super::kstatus::{Progress, set_progress};
-use super::target::{Endpoints, TargetError};
 use crate::api::conditions::types;
 use crate::api::{PackageRepository, PackageRepositoryStatus};
+use crate::publish::target::{Endpoints, TargetError};
 
 /// How often a reachable CodeArtifact repository is asked again (credentials and repositories
 /// change outside the cluster).

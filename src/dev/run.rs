@@ -368,7 +368,7 @@ pub async fn run(args: DevSettings) -> Result<(), String> {
             }),
             fault: None,
         };
-        let builtin = crate::controller::target::Builtin {
+        let builtin = crate::publish::target::Builtin {
             store: repo_store.clone(),
             base_url: Some(format!("http://{}", repo.addr)),
         };

@@ -48,26 +48,10 @@ pub async fn cleanup(
         return Ok(Action::await_change());
     };
     let policy = repo.spec.deletion_policy;
-    // Another team's live request for the same version still needs the files: a deletion
-    // policy is the last holder's to apply.
-    if policy != DeletionPolicy::Retain {
-        let holders = other_holders(ctx, req, &publication.repository).await?;
-        if !holders.is_empty() {
-            w.event(
-                EventType::Normal,
-                "DeletionPolicyDeferred",
-                "Delete",
-                format!(
-                    "{} {} stays in {}: {} still hold(s) it; {policy:?} applies when the last request for this version is deleted",
-                    req.spec.name,
-                    req.spec.version,
-                    publication.repository,
-                    holders.join(", ")
-                ),
-            )
-            .await;
-            return Ok(Action::await_change());
-        }
+    if policy != DeletionPolicy::Retain
+        && deferred(&w, req, &publication.repository, policy).await?
+    {
+        return Ok(Action::await_change());
     }
     match ctx
         .targets
@@ -103,6 +87,33 @@ pub async fn cleanup(
             })
         }
     }
+}
+
+/// Whether another team's live request for the same version still needs the files: a deletion
+/// policy is the last holder's to apply. Says so in an event.
+async fn deferred(
+    w: &Work<'_>,
+    req: &PackageRequest,
+    repository: &str,
+    policy: DeletionPolicy,
+) -> Result<bool, Error> {
+    let holders = other_holders(w.ctx, req, repository).await?;
+    if holders.is_empty() {
+        return Ok(false);
+    }
+    w.event(
+        EventType::Normal,
+        "DeletionPolicyDeferred",
+        "Delete",
+        format!(
+            "{} {} stays in {repository}: {} still hold(s) it; {policy:?} applies when the last request for this version is deleted",
+            req.spec.name,
+            req.spec.version,
+            holders.join(", ")
+        ),
+    )
+    .await;
+    Ok(true)
 }
 
 /// The other live (not deleting) requests, in any namespace, for the same package version in

@@ -12,9 +12,9 @@ use super::super::error::Error;
 use super::Step;
 use super::work::{Work, unless_deleted};
 use crate::api::package_request::{PackageRequestPhase as Phase, VerifiedFile};
-use crate::pipeline::fetch::FetchError;
+use crate::pipeline::fetch::{FetchError, FetchedFile};
 use crate::pipeline::package::PackageRef;
-use crate::pipeline::resolve::{ResolveError, ResolvedPackage};
+use crate::pipeline::resolve::{ResolveError, ResolvedFile, ResolvedPackage};
 use crate::scan::package::LocalFile;
 
 /// The version as resolved, and its files on local disk: what the scan reads and the publish
@@ -73,23 +73,7 @@ pub async fn fetch(w: &mut Work<'_>) -> Result<Step<Fetched>, Error> {
                     .map(Step::End);
             }
         };
-        verified.push(VerifiedFile {
-            filename: f.filename.clone(),
-            url: f.url.to_string(),
-            size: fetched.size,
-            sha256: fetched.sha256.clone(),
-            integrity: f
-                .digests
-                .sha512
-                .as_deref()
-                .map(crate::pipeline::resolve::sha512_integrity),
-            upload_time: f
-                .upload_time
-                .as_deref()
-                .and_then(|t| t.parse::<Timestamp>().ok())
-                .map(Time),
-            yanked: f.yanked.is_some(),
-        });
+        verified.push(verified_file(f, &fetched));
         files.push(LocalFile {
             filename: f.filename.clone(),
             path: fetched.path,
@@ -113,6 +97,27 @@ pub async fn fetch(w: &mut Work<'_>) -> Result<Step<Fetched>, Error> {
         w.event(EventType::Normal, "Fetched", "Fetch", note).await;
     }
     Ok(Step::Next(Fetched { resolved, files }))
+}
+
+/// The file as `status.files` records it: where it came from, its size and digests.
+fn verified_file(f: &ResolvedFile, fetched: &FetchedFile) -> VerifiedFile {
+    VerifiedFile {
+        filename: f.filename.clone(),
+        url: f.url.to_string(),
+        size: fetched.size,
+        sha256: fetched.sha256.clone(),
+        integrity: f
+            .digests
+            .sha512
+            .as_deref()
+            .map(crate::pipeline::resolve::sha512_integrity),
+        upload_time: f
+            .upload_time
+            .as_deref()
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .map(Time),
+        yanked: f.yanked.is_some(),
+    }
 }
 
 fn resolve_reason(e: &ResolveError) -> &'static str {

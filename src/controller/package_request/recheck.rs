@@ -26,6 +26,24 @@ pub fn rescan_interval(policy: &ScanPolicy) -> Duration {
         .unwrap_or(DEFAULT_RESCAN)
 }
 
+/// How long until the next re-check is due, `None` when it is due now.
+fn not_due(w: &mut Work<'_>, interval: Duration, now: Timestamp) -> Option<Duration> {
+    let last = w
+        .status()
+        .last_scan_time
+        .as_ref()
+        .map(|t| t.0)
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let due = last
+        .checked_add(k8s_openapi::jiff::SignedDuration::try_from(interval).unwrap_or_default())
+        .unwrap_or(last);
+    (now < due).then(|| {
+        Duration::try_from(now.duration_until(due))
+            .unwrap_or(interval)
+            .max(Duration::from_millis(100))
+    })
+}
+
 /// A published version, re-checked against the current advisory data when its re-scan interval
 /// has passed: quarantined (and unlisted, if the repository says so) when the policy would now
 /// deny it.
@@ -36,23 +54,11 @@ pub async fn recheck(
     forced: bool,
 ) -> Result<Action, Error> {
     let interval = rescan_interval(policy);
-    let last = w
-        .status()
-        .last_scan_time
-        .as_ref()
-        .map(|t| t.0)
-        .unwrap_or(Timestamp::UNIX_EPOCH);
-    let due = last
-        .checked_add(k8s_openapi::jiff::SignedDuration::try_from(interval).unwrap_or_default())
-        .unwrap_or(last);
     let now_ts = Timestamp::now();
-    if now_ts < due && !forced {
-        let wait = now_ts.duration_until(due);
-        return Ok(Action::requeue(
-            Duration::try_from(wait)
-                .unwrap_or(interval)
-                .max(Duration::from_millis(100)),
-        ));
+    if let Some(wait) = not_due(w, interval, now_ts)
+        && !forced
+    {
+        return Ok(Action::requeue(wait));
     }
     let ctx = w.ctx;
     let db = ctx.advisories.current().await;

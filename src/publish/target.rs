@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use aws_sdk_codeartifact::types::{PackageFormat, PackageVersionStatus};
 
+use super::codeartifact::{Publisher, Repository};
 use crate::api::PackageRepository;
 use crate::api::package_repository::DeletionPolicy;
 use crate::api::package_request::Ecosystem;
-use crate::aws::codeartifact::{Publisher, Repository};
 use crate::pipeline::resolve::FileKind;
 use crate::publish::builtin::store::{Published, Store, Withdrawal};
 use crate::publish::upload::{Outcome, package_json};
 use crate::scan::package::LocalFile;
 
 /// What a publish did.
-pub struct Publication {
+pub struct Delivery {
     /// What clients install from.
     pub endpoint: Option<String>,
     /// Files newly written (the rest were already there, identical).
@@ -63,7 +63,7 @@ fn format_of(ecosystem: Ecosystem) -> PackageFormat {
 }
 
 impl Targets {
-    pub fn new(builtin: Option<Builtin>, aws: super::AwsSettings) -> Targets {
+    pub fn new(builtin: Option<Builtin>, aws: crate::aws::ClientSettings) -> Targets {
         Targets {
             builtin,
             publishers: crate::aws::Regional::new(aws, |config| {
@@ -94,7 +94,7 @@ impl Targets {
         name: &str,
         version: &str,
         files: &[LocalFile],
-    ) -> Result<Publication, TargetError> {
+    ) -> Result<Delivery, TargetError> {
         let repo_name = kube::ResourceExt::name_any(repo);
         if repo.spec.builtin.is_some() {
             let builtin = self.builtin(&repo_name)?;
@@ -151,7 +151,7 @@ impl Targets {
                 Ecosystem::Pypi => format!("{base}/simple/"),
                 Ecosystem::Npm => format!("{base}/npm/"),
             });
-            return Ok(Publication { endpoint, created });
+            return Ok(Delivery { endpoint, created });
         }
         let Some(ca) = &repo.spec.code_artifact else {
             return Err(TargetError {
@@ -167,7 +167,7 @@ impl Targets {
             domain_owner: ca.domain_owner.clone(),
             repository: ca.repository.clone(),
         };
-        let aws = |e: crate::aws::codeartifact::PublishError| TargetError {
+        let aws = |e: super::codeartifact::PublishError| TargetError {
             retryable: e.retryable(),
             message: e.to_string(),
         };
@@ -217,7 +217,7 @@ impl Targets {
             .await
             .ok()
             .map(|u| u.to_string());
-        Ok(Publication {
+        Ok(Delivery {
             endpoint,
             created: outcomes
                 .iter()

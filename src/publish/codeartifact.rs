@@ -92,7 +92,7 @@ where
         },
         "ResourceNotFoundException" => PublishError::NotFound { action, resource },
         _ => {
-            let f = super::failure(&e);
+            let f = crate::aws::failure(&e);
             PublishError::Aws {
                 action,
                 code: f.code,
