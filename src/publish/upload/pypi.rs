@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use url::Url;
 
-use super::blake2b::Blake2b;
+use super::blake2b::blake2b_256_hex;
 use super::{Outcome, Secret, UploadError, core_metadata, snippet};
 use crate::pipeline::http::HttpClient;
 use crate::pipeline::package::normalize_pypi_name;
@@ -198,8 +198,6 @@ pub async fn upload(
         ),
         _ => ("sdist", "source".to_string()),
     };
-    let mut blake = Blake2b::new(32);
-    blake.update(&bytes);
     let mut form = Multipart::new();
     form.field(":action", "file_upload");
     form.field("protocol_version", "1");
@@ -227,7 +225,7 @@ pub async fn upload(
         form.field("requires_dist", r);
     }
     form.field("sha256_digest", &sha256);
-    form.field("blake2_256_digest", &hex::encode(blake.finish()));
+    form.field("blake2_256_digest", &blake2b_256_hex(&bytes));
     form.file("content", dist.filename, &bytes);
     let (content_type, body) = form.finish();
     let headers = [
