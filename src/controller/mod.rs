@@ -27,6 +27,7 @@ pub mod leader;
 pub mod metrics;
 pub mod package_repository;
 pub mod package_request;
+pub mod report;
 pub mod sagemaker_domain;
 pub mod scan_policy;
 

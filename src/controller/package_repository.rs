@@ -5,18 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Resource, ResourceExt};
 
 use super::Context;
 use super::error::Error;
-use super::kstatus::{Progress, set_progress};
-use crate::api::conditions::types;
+use super::kstatus::Progress;
+use super::report::{Judged, ready_reason, set_judged, write_and_record};
 use crate::api::{PackageRepository, PackageRepositoryStatus};
 use crate::publish::target::{Endpoints, TargetError};
 
@@ -131,16 +128,15 @@ pub async fn reconcile(repo: Arc<PackageRepository>, ctx: Arc<Context>) -> Resul
         Ok(Endpoints::default())
     };
     let judgement = judge(&repo, policy_found, target);
-    let generation = repo.metadata.generation;
+    let judged = Judged {
+        progress: judgement.progress,
+        reason: judgement.reason,
+        message: &judgement.message,
+    };
     let mut obj = (*repo).clone();
     let before = obj.status.clone();
     let status: &mut PackageRepositoryStatus = obj.status.get_or_insert_with(Default::default);
-    let was = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == types::READY)
-        .map(|c| c.reason.clone());
-    status.observed_generation = generation;
+    let was = ready_reason(&status.conditions);
     status.type_ = Some(kind(&repo).into());
     status.phase = Some(
         match judgement.progress {
@@ -152,33 +148,14 @@ pub async fn reconcile(repo: Arc<PackageRepository>, ctx: Arc<Context>) -> Resul
     );
     status.pypi_endpoint = judgement.endpoints.pypi.clone();
     status.npm_endpoint = judgement.endpoints.npm.clone();
-    set_progress(
+    set_judged(
         &mut status.conditions,
-        judgement.progress,
-        judgement.reason,
-        &judgement.message,
-        generation,
-        Time(Timestamp::now()),
+        &mut status.observed_generation,
+        &judged,
+        repo.metadata.generation,
     );
-    if obj.status != before {
-        let api: Api<PackageRepository> = Api::all(ctx.client.clone());
-        super::write_status(&api, &obj).await?;
-        if was.as_deref() != Some(judgement.reason) {
-            let type_ = match judgement.progress {
-                Progress::Done => EventType::Normal,
-                _ => EventType::Warning,
-            };
-            super::record(
-                &ctx,
-                &obj.object_ref(&()),
-                type_,
-                judgement.reason,
-                "Check",
-                judgement.message.clone(),
-            )
-            .await;
-        }
-    }
+    let changed = obj.status != before;
+    write_and_record(&ctx, &obj, changed, was.as_deref(), &judged, "Check", None).await?;
     tracing::debug!(repository = %repo.name_any(), reason = judgement.reason, "repository judged");
     Ok(match judgement.progress {
         // The built-in store is this process: nothing to re-ask until something changes.

@@ -5,16 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::Api;
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
-use kube::{Resource, ResourceExt};
 
 use super::Context;
 use super::error::Error;
-use super::kstatus::{Progress, set_progress};
+use super::kstatus::Progress;
+use super::report::{Judged, ready_reason, set_judged, write_and_record};
 use crate::api::ScanPolicy;
 use crate::api::package_request::Severity;
 use crate::api::scan_policy::ScanPolicySpec;
@@ -138,16 +136,15 @@ pub fn error_policy(_: Arc<ScanPolicy>, err: &Error, _: Arc<Context>) -> Action 
 
 pub async fn reconcile(policy: Arc<ScanPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
     let judgement = judge(&policy.spec, Timestamp::now());
-    let generation = policy.metadata.generation;
+    let judged = Judged {
+        progress: judgement.progress,
+        reason: judgement.reason,
+        message: &judgement.message,
+    };
     let mut obj = (*policy).clone();
     let before = obj.status.clone();
     let status = obj.status.get_or_insert_with(Default::default);
-    let was_ready_reason = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == crate::api::conditions::types::READY)
-        .map(|c| c.reason.clone());
-    status.observed_generation = generation;
+    let was = ready_reason(&status.conditions);
     status.phase = Some(
         match judgement.progress {
             Progress::Stalled => "Invalid",
@@ -156,34 +153,24 @@ pub async fn reconcile(policy: Arc<ScanPolicy>, ctx: Arc<Context>) -> Result<Act
         .into(),
     );
     status.expired_exceptions = judgement.expired.clone();
-    set_progress(
+    set_judged(
         &mut status.conditions,
-        judgement.progress,
-        judgement.reason,
-        &judgement.message,
-        generation,
-        Time(Timestamp::now()),
+        &mut status.observed_generation,
+        &judged,
+        policy.metadata.generation,
     );
-    if obj.status != before {
-        let api: Api<ScanPolicy> = Api::all(ctx.client.clone());
-        super::write_status(&api, &obj).await?;
-        if was_ready_reason.as_deref() != Some(judgement.reason) && judgement.reason != "Valid" {
-            let type_ = if judgement.progress == Progress::Stalled {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            };
-            super::record(
-                &ctx,
-                &obj.object_ref(&()),
-                type_,
-                judgement.reason,
-                "Validate",
-                judgement.message.clone(),
-            )
-            .await;
-        }
-    }
+    let changed = obj.status != before;
+    // A valid policy is what everyone expects: only news is told.
+    write_and_record(
+        &ctx,
+        &obj,
+        changed,
+        was.as_deref(),
+        &judged,
+        "Validate",
+        Some("Valid"),
+    )
+    .await?;
     tracing::debug!(policy = %policy.name_any(), reason = judgement.reason, "policy judged");
     // Looked at again when the next exception expires, so its expiry shows when it happens.
     Ok(Action::requeue(

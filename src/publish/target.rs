@@ -1,17 +1,16 @@
 //! Where a repository's packages go: the built-in store or a CodeArtifact repository, behind one
 //! publish / withdraw interface so reconcile does not care which.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_sdk_codeartifact::types::{PackageFormat, PackageVersionStatus};
 
-use super::codeartifact::{Publisher, Repository};
+use super::codeartifact::{PublishError, Publisher, Repository};
 use crate::api::PackageRepository;
 use crate::api::package_repository::DeletionPolicy;
 use crate::api::package_request::Ecosystem;
 use crate::pipeline::resolve::FileKind;
-use crate::publish::builtin::store::{Published, Store, Withdrawal};
+use crate::publish::builtin::store::{Published, Store, StoreError, Withdrawal};
 use crate::publish::upload::{Outcome, package_json};
 use crate::scan::package::LocalFile;
 
@@ -37,6 +36,41 @@ pub struct TargetError {
     pub retryable: bool,
 }
 
+impl TargetError {
+    fn permanent(message: String) -> TargetError {
+        TargetError {
+            message,
+            retryable: false,
+        }
+    }
+
+    /// A blocking task that panicked or was cancelled: the work itself may well succeed next time.
+    fn task(what: &str, e: tokio::task::JoinError) -> TargetError {
+        TargetError {
+            message: format!("the {what} task failed: {e}"),
+            retryable: true,
+        }
+    }
+}
+
+impl From<PublishError> for TargetError {
+    fn from(e: PublishError) -> TargetError {
+        TargetError {
+            retryable: e.retryable(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for TargetError {
+    fn from(e: StoreError) -> TargetError {
+        TargetError {
+            retryable: matches!(e, StoreError::Io { .. }),
+            message: e.to_string(),
+        }
+    }
+}
+
 impl std::fmt::Display for TargetError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
@@ -53,6 +87,74 @@ pub struct Builtin {
     pub store: Arc<Store>,
     /// Where the store is served, for `status.publication.endpoint`.
     pub base_url: Option<String>,
+}
+
+impl Builtin {
+    /// The URL an ecosystem's client installs from, when the store is served.
+    pub fn endpoint(&self, ecosystem: Ecosystem) -> Option<String> {
+        self.base_url.as_ref().map(|base| match ecosystem {
+            Ecosystem::Pypi => format!("{base}/simple/"),
+            Ecosystem::Npm => format!("{base}/npm/"),
+        })
+    }
+
+    /// Hashes and copies `files` into the store: blocking file I/O, so off the async threads.
+    async fn publish(
+        &self,
+        ecosystem: Ecosystem,
+        name: &str,
+        version: &str,
+        files: &[LocalFile],
+    ) -> Result<Delivery, TargetError> {
+        let store = self.store.clone();
+        let (name, version, files) = (name.to_string(), version.to_string(), files.to_vec());
+        let created = tokio::task::spawn_blocking(move || -> Result<usize, TargetError> {
+            let mut created = 0;
+            for file in &files {
+                let published = match ecosystem {
+                    Ecosystem::Pypi => store.publish_pypi(
+                        &name,
+                        &version,
+                        &file.filename,
+                        &file.path,
+                        file.requires_python.as_deref(),
+                    )?,
+                    Ecosystem::Npm => {
+                        let manifest = package_json(&file.path, &file.filename)
+                            .map_err(|e| TargetError::permanent(e.to_string()))?;
+                        store.publish_npm(&manifest, &file.path)?
+                    }
+                };
+                created += usize::from(published == Published::Created);
+            }
+            Ok(created)
+        })
+        .await
+        .map_err(|e| TargetError::task("publishing", e))??;
+        Ok(Delivery {
+            endpoint: self.endpoint(ecosystem),
+            created,
+        })
+    }
+
+    async fn withdraw(
+        &self,
+        ecosystem: Ecosystem,
+        name: &str,
+        version: &str,
+        how: Withdrawal,
+    ) -> Result<(), TargetError> {
+        let store = self.store.clone();
+        let (name, version) = (name.to_string(), version.to_string());
+        tokio::task::spawn_blocking(move || store.withdraw(ecosystem, &name, &version, how))
+            .await
+            .map_err(|e| TargetError::task("withdrawal", e))?
+            .map(|_| ())
+            .map_err(|e| TargetError {
+                message: e.to_string(),
+                retryable: true,
+            })
+    }
 }
 
 fn format_of(ecosystem: Ecosystem) -> PackageFormat {
@@ -72,16 +174,36 @@ impl Targets {
         }
     }
 
-    async fn publisher(&self, region: &str) -> Arc<Publisher> {
-        self.publishers.get(region).await
+    pub fn builtin(&self, repo: &str) -> Result<&Builtin, TargetError> {
+        self.builtin.as_ref().ok_or_else(|| {
+            TargetError::permanent(format!(
+                "PackageRepository {repo} is built-in, but this controller runs without the built-in repository; start it with --data-dir (where the repository is kept) and --builtin-addr (where it is served)"
+            ))
+        })
     }
 
-    pub fn builtin(&self, repo: &str) -> Result<&Builtin, TargetError> {
-        self.builtin.as_ref().ok_or_else(|| TargetError {
-            message: format!(
-                "PackageRepository {repo} is built-in, but this controller runs without the built-in repository; start it with --data-dir (where the repository is kept) and --builtin-addr (where it is served)"
-            ),
-            retryable: false,
+    /// The client for a CodeArtifact repository's region and the repository it names; `None`
+    /// when the repository is not a CodeArtifact one.
+    async fn codeartifact(&self, repo: &PackageRepository) -> Option<(Arc<Publisher>, Repository)> {
+        let ca = repo.spec.code_artifact.as_ref()?;
+        let target = Repository {
+            domain: ca.domain.clone(),
+            domain_owner: ca.domain_owner.clone(),
+            repository: ca.repository.clone(),
+        };
+        Some((self.publishers.get(&ca.region).await, target))
+    }
+
+    /// [`Targets::codeartifact`] for a repository that must be one or the other.
+    async fn require_codeartifact(
+        &self,
+        repo: &PackageRepository,
+    ) -> Result<(Arc<Publisher>, Repository), TargetError> {
+        self.codeartifact(repo).await.ok_or_else(|| {
+            TargetError::permanent(format!(
+                "PackageRepository {} has neither spec.codeArtifact nor spec.builtin",
+                kube::ResourceExt::name_any(repo)
+            ))
         })
     }
 
@@ -95,82 +217,11 @@ impl Targets {
         version: &str,
         files: &[LocalFile],
     ) -> Result<Delivery, TargetError> {
-        let repo_name = kube::ResourceExt::name_any(repo);
         if repo.spec.builtin.is_some() {
-            let builtin = self.builtin(&repo_name)?;
-            let store = builtin.store.clone();
-            let (name, version) = (name.to_string(), version.to_string());
-            let files: Vec<(PathBuf, String, Option<String>)> = files
-                .iter()
-                .map(|f| {
-                    (
-                        f.path.clone(),
-                        f.filename.clone(),
-                        f.requires_python.clone(),
-                    )
-                })
-                .collect();
-            // Hashing and copying into the store is blocking file I/O.
-            let created = tokio::task::spawn_blocking(move || -> Result<usize, TargetError> {
-                let mut created = 0;
-                for (path, filename, requires_python) in &files {
-                    let published = match ecosystem {
-                        Ecosystem::Pypi => store.publish_pypi(
-                            &name,
-                            &version,
-                            filename,
-                            path,
-                            requires_python.as_deref(),
-                        ),
-                        Ecosystem::Npm => {
-                            let manifest =
-                                package_json(path, filename).map_err(|e| TargetError {
-                                    message: e.to_string(),
-                                    retryable: false,
-                                })?;
-                            store.publish_npm(&manifest, path)
-                        }
-                    }
-                    .map_err(|e| TargetError {
-                        retryable: matches!(
-                            e,
-                            crate::publish::builtin::store::StoreError::Io { .. }
-                        ),
-                        message: e.to_string(),
-                    })?;
-                    created += usize::from(published == Published::Created);
-                }
-                Ok(created)
-            })
-            .await
-            .map_err(|e| TargetError {
-                message: format!("the publishing task failed: {e}"),
-                retryable: true,
-            })??;
-            let endpoint = builtin.base_url.as_ref().map(|base| match ecosystem {
-                Ecosystem::Pypi => format!("{base}/simple/"),
-                Ecosystem::Npm => format!("{base}/npm/"),
-            });
-            return Ok(Delivery { endpoint, created });
+            let builtin = self.builtin(&kube::ResourceExt::name_any(repo))?;
+            return builtin.publish(ecosystem, name, version, files).await;
         }
-        let Some(ca) = &repo.spec.code_artifact else {
-            return Err(TargetError {
-                message: format!(
-                    "PackageRepository {repo_name} has neither spec.codeArtifact nor spec.builtin"
-                ),
-                retryable: false,
-            });
-        };
-        let publisher = self.publisher(&ca.region).await;
-        let target = Repository {
-            domain: ca.domain.clone(),
-            domain_owner: ca.domain_owner.clone(),
-            repository: ca.repository.clone(),
-        };
-        let aws = |e: super::codeartifact::PublishError| TargetError {
-            retryable: e.retryable(),
-            message: e.to_string(),
-        };
+        let (publisher, target) = self.require_codeartifact(repo).await?;
         // A version withdrawn earlier (a deleted request's Unlist, a quarantine) comes back by a
         // status change, not an upload.
         let held: Vec<(&std::path::Path, &str)> = files
@@ -179,8 +230,7 @@ impl Targets {
             .collect();
         let restored = publisher
             .restore(&target, format_of(ecosystem), name, version, &held)
-            .await
-            .map_err(aws)?;
+            .await?;
         let outcomes = match ecosystem {
             _ if restored => vec![Outcome::AlreadyPresent; files.len()],
             Ecosystem::Pypi => {
@@ -190,18 +240,12 @@ impl Targets {
                     .collect();
                 publisher
                     .publish_pypi(&target, name, version, &list)
-                    .await
-                    .map_err(aws)?
+                    .await?
             }
             Ecosystem::Npm => {
                 let mut outcomes = Vec::new();
                 for f in files {
-                    outcomes.push(
-                        publisher
-                            .publish_npm(&target, &f.path, &f.filename)
-                            .await
-                            .map_err(aws)?,
-                    );
+                    outcomes.push(publisher.publish_npm(&target, &f.path, &f.filename).await?);
                 }
                 outcomes
             }
@@ -209,8 +253,7 @@ impl Targets {
         if repo.spec.block_upstream {
             publisher
                 .block_upstream(&target, format_of(ecosystem), name)
-                .await
-                .map_err(aws)?;
+                .await?;
         }
         let endpoint = publisher
             .endpoint(&target, format_of(ecosystem))
@@ -230,44 +273,19 @@ impl Targets {
     /// asks `GetRepositoryEndpoint`, so it also proves the repository is there and reachable with
     /// the controller's credentials.
     pub async fn endpoints(&self, repo: &PackageRepository) -> Result<Endpoints, TargetError> {
-        let repo_name = kube::ResourceExt::name_any(repo);
         if repo.spec.builtin.is_some() {
-            let builtin = self.builtin(&repo_name)?;
+            let builtin = self.builtin(&kube::ResourceExt::name_any(repo))?;
             return Ok(Endpoints {
-                pypi: builtin.base_url.as_ref().map(|b| format!("{b}/simple/")),
-                npm: builtin.base_url.as_ref().map(|b| format!("{b}/npm/")),
+                pypi: builtin.endpoint(Ecosystem::Pypi),
+                npm: builtin.endpoint(Ecosystem::Npm),
             });
         }
-        let Some(ca) = &repo.spec.code_artifact else {
-            return Err(TargetError {
-                message: format!(
-                    "PackageRepository {repo_name} has neither spec.codeArtifact nor spec.builtin"
-                ),
-                retryable: false,
-            });
-        };
-        let publisher = self.publisher(&ca.region).await;
-        let target = Repository {
-            domain: ca.domain.clone(),
-            domain_owner: ca.domain_owner.clone(),
-            repository: ca.repository.clone(),
-        };
-        let mut urls = Vec::new();
-        for format in [PackageFormat::Pypi, PackageFormat::Npm] {
-            let url = publisher
-                .endpoint(&target, format)
-                .await
-                .map_err(|e| TargetError {
-                    retryable: e.retryable(),
-                    message: e.to_string(),
-                })?;
-            urls.push(url.to_string());
-        }
-        let mut urls = urls.into_iter();
-        let pypi = urls.next().map(|u| format!("{u}simple/"));
+        let (publisher, target) = self.require_codeartifact(repo).await?;
+        let pypi = publisher.endpoint(&target, PackageFormat::Pypi).await?;
+        let npm = publisher.endpoint(&target, PackageFormat::Npm).await?;
         Ok(Endpoints {
-            pypi,
-            npm: urls.next(),
+            pypi: Some(format!("{pypi}simple/")),
+            npm: Some(npm.to_string()),
         })
     }
 
@@ -277,24 +295,14 @@ impl Targets {
         &self,
         repo: &PackageRepository,
     ) -> Result<Vec<(Ecosystem, String, String)>, TargetError> {
-        let Some(ca) = &repo.spec.code_artifact else {
+        let Some((publisher, target)) = self.codeartifact(repo).await else {
             return Ok(Vec::new());
-        };
-        let publisher = self.publisher(&ca.region).await;
-        let target = Repository {
-            domain: ca.domain.clone(),
-            domain_owner: ca.domain_owner.clone(),
-            repository: ca.repository.clone(),
         };
         let mut out = Vec::new();
         for ecosystem in [Ecosystem::Pypi, Ecosystem::Npm] {
             let versions = publisher
                 .published_versions(&target, format_of(ecosystem))
-                .await
-                .map_err(|e| TargetError {
-                    retryable: e.retryable(),
-                    message: e.to_string(),
-                })?;
+                .await?;
             out.extend(versions.into_iter().map(|(n, v)| (ecosystem, n, v)));
         }
         Ok(out)
@@ -311,30 +319,18 @@ impl Targets {
         policy: DeletionPolicy,
     ) -> Result<String, TargetError> {
         let repo_name = kube::ResourceExt::name_any(repo);
-        if policy == DeletionPolicy::Retain {
-            return Ok(format!("{name} {version} stays in {repo_name} (Retain)"));
-        }
+        let how = match policy {
+            DeletionPolicy::Retain => {
+                return Ok(format!("{name} {version} stays in {repo_name} (Retain)"));
+            }
+            DeletionPolicy::Unlist => Withdrawal::Unlist,
+            DeletionPolicy::Archive => Withdrawal::Archive,
+            DeletionPolicy::Dispose => Withdrawal::Dispose,
+        };
         if repo.spec.builtin.is_some() {
-            let store = self.builtin(&repo_name)?.store.clone();
-            let (n, v) = (name.to_string(), version.to_string());
-            let how = match policy {
-                DeletionPolicy::Unlist => Withdrawal::Unlist,
-                DeletionPolicy::Archive => Withdrawal::Archive,
-                DeletionPolicy::Dispose => Withdrawal::Dispose,
-                DeletionPolicy::Retain => {
-                    return Ok(format!("{name} {version} stays in {repo_name} (Retain)"));
-                }
-            };
-            tokio::task::spawn_blocking(move || store.withdraw(ecosystem, &n, &v, how))
-                .await
-                .map_err(|e| TargetError {
-                    message: format!("the withdrawal task failed: {e}"),
-                    retryable: true,
-                })?
-                .map_err(|e| TargetError {
-                    message: e.to_string(),
-                    retryable: true,
-                })?;
+            self.builtin(&repo_name)?
+                .withdraw(ecosystem, name, version, how)
+                .await?;
             let done = match how {
                 Withdrawal::Unlist => "taken out of the index; its files still download by URL",
                 Withdrawal::Archive => "archived: out of the index and no longer downloadable",
@@ -345,37 +341,26 @@ impl Targets {
                 "{name} {version} in {repo_name} {done} ({policy:?})"
             ));
         }
-        let Some(ca) = &repo.spec.code_artifact else {
+        let Some((publisher, target)) = self.codeartifact(repo).await else {
             return Ok(String::new());
         };
-        let publisher = self.publisher(&ca.region).await;
-        let target = Repository {
-            domain: ca.domain.clone(),
-            domain_owner: ca.domain_owner.clone(),
-            repository: ca.repository.clone(),
-        };
         let format = format_of(ecosystem);
-        let result = match policy {
-            DeletionPolicy::Retain => Ok(()),
-            DeletionPolicy::Unlist | DeletionPolicy::Archive => {
-                let status = if policy == DeletionPolicy::Unlist {
-                    PackageVersionStatus::Unlisted
-                } else {
-                    PackageVersionStatus::Archived
+        match how {
+            Withdrawal::Dispose => publisher.dispose(&target, format, name, version).await?,
+            Withdrawal::Unlist | Withdrawal::Archive | Withdrawal::Relist => {
+                let status = match how {
+                    Withdrawal::Unlist => PackageVersionStatus::Unlisted,
+                    Withdrawal::Relist => PackageVersionStatus::Published,
+                    _ => PackageVersionStatus::Archived,
                 };
                 publisher
                     .set_status(&target, format, name, version, status)
-                    .await
+                    .await?
             }
-            DeletionPolicy::Dispose => publisher.dispose(&target, format, name, version).await,
-        };
-        result.map_err(|e| TargetError {
-            retryable: e.retryable(),
-            message: e.to_string(),
-        })?;
+        }
         Ok(format!(
             "{name} {version} in CodeArtifact {}/{}: {policy:?}",
-            ca.domain, ca.repository
+            target.domain, target.repository
         ))
     }
 }

@@ -4,12 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use k8s_openapi::jiff::Timestamp;
 use url::Url;
 
 use super::advisories::AdvisoryDb;
 use super::advisories::osv_api::OsvApi;
-use super::package::{self, LocalFile, PackageReport, Subject};
+use super::package::{self, LocalFile, OwnedSubject, PackageReport};
 use super::report::{self, Output};
 use crate::api::package_request::Ecosystem;
 use crate::api::scan_policy::{ScanPolicy, ScanPolicySpec};
@@ -211,14 +210,7 @@ async fn scan_one(
         let mut files = Vec::new();
         for f in &resolved.files {
             let fetched = fetcher.fetch(f).await.map_err(|e| e.to_string())?;
-            files.push(LocalFile {
-                filename: f.filename.clone(),
-                path: fetched.path,
-                kind: f.kind,
-                sha256: Some(fetched.sha256),
-                upload_time: f.upload_time.clone(),
-                requires_python: f.requires_python.clone(),
-            });
+            files.push(LocalFile::fetched(f, fetched));
         }
         (
             package.ecosystem,
@@ -236,30 +228,21 @@ async fn scan_one(
         ),
         None => None,
     };
-    let db = db.cloned();
-    let policy = policy.clone();
-    let limits = limits.clone();
-    // The scan is CPU-bound: on tokio's blocking pool, so the async threads keep serving while
-    // it runs (a joined OS thread would hold this worker until the scan ends).
-    let report = tokio::task::spawn_blocking(move || {
-        let databases: Vec<&AdvisoryDb> =
-            db.as_deref().into_iter().chain(from_api.as_ref()).collect();
-        package::scan(
-            &Subject {
-                ecosystem,
-                name: &name,
-                version: &version,
-                metadata: &metadata,
-                files: &files,
-            },
-            &databases,
-            &policy,
-            &limits,
-            Timestamp::now(),
-        )
-    })
-    .await
-    .map_err(|_| "the scanner crashed".to_string())?;
+    let databases = db
+        .cloned()
+        .into_iter()
+        .chain(from_api.map(Arc::new))
+        .collect();
+    let subject = OwnedSubject {
+        ecosystem,
+        name,
+        version,
+        metadata,
+        files,
+    };
+    let report = package::scan_blocking(subject, databases, policy.clone(), limits.clone())
+        .await
+        .map_err(|_| "the scanner crashed".to_string())?;
     Ok(report)
 }
 

@@ -211,6 +211,9 @@ pub fn alternatives(expression: &str) -> Vec<Vec<String>> {
 }
 
 /// A recursive-descent reader of licence expressions, producing disjunctive normal form.
+/// How deep parentheses are followed.
+const MAX_NESTING: usize = 32;
+
 struct Parser<'a> {
     tokens: Vec<&'a str>,
     at: usize,
@@ -308,9 +311,13 @@ impl<'a> Parser<'a> {
 
     /// `( or )`, or a licence name of one or more words, with an optional `WITH exception`.
     fn atom(&mut self) -> Vec<Vec<String>> {
+        // Nesting is bounded, so a hostile `((((…` cannot exhaust the stack: deeper parentheses
+        // are dropped and what they hold is still read (a stray `)` is joined by `all` with AND).
+        while self.depth == MAX_NESTING && matches!(self.peek(), Some(Token::Open)) {
+            self.at += 1;
+        }
         match self.peek() {
-            // Nesting is bounded: a hostile `((((…` cannot exhaust the stack.
-            Some(Token::Open) if self.depth < 32 => {
+            Some(Token::Open) => {
                 self.at += 1;
                 self.depth += 1;
                 let inner = self.or();
@@ -322,19 +329,8 @@ impl<'a> Parser<'a> {
             }
             _ => {
                 let mut words = Vec::new();
-                while let Some(token) = self.peek() {
-                    match token {
-                        Token::Word(w) => words.push(w),
-                        Token::Open | Token::Close => {
-                            if words.is_empty() && matches!(token, Token::Open) {
-                                // Past the nesting bound: read the parenthesis as text.
-                                words.push("(");
-                            } else {
-                                break;
-                            }
-                        }
-                        _ => break,
-                    }
+                while let Some(Token::Word(w)) = self.peek() {
+                    words.push(w);
                     self.at += 1;
                 }
                 if let Some(Token::With) = self.peek() {
@@ -505,7 +501,13 @@ mod tests {
         );
         // Hostile input stays bounded and never panics.
         let deep = format!("{}MIT{}", "(".repeat(10_000), ")".repeat(10_000));
-        assert_eq!(alternatives(&deep).len(), 1);
+        assert_eq!(alternatives(&deep), vec![vec!["MIT".to_string()]]);
+        let deep_and = format!("{}MIT AND GPL-3.0-only{}", "(".repeat(100), ")".repeat(100));
+        assert_eq!(
+            alternatives(&deep_and),
+            vec![vec!["MIT".to_string(), "GPL-3.0-only".into()]],
+            "past the nesting bound, what the parentheses hold is still read"
+        );
         let wide = vec!["(MIT OR Apache-2.0)"; 64].join(" AND ");
         assert!(alternatives(&wide).len() <= MAX_ALTERNATIVES);
         assert_eq!(

@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use k8s_openapi::jiff::Timestamp;
@@ -14,7 +15,8 @@ use super::heuristics::{self, npm_manifest, typosquat};
 use super::license;
 use crate::api::package_request::Ecosystem;
 use crate::api::scan_policy::ScanPolicySpec;
-use crate::pipeline::resolve::{CoreMetadata, FileKind, PackageMetadata};
+use crate::pipeline::fetch::FetchedFile;
+use crate::pipeline::resolve::{CoreMetadata, FileKind, PackageMetadata, ResolvedFile};
 use crate::pipeline::unpack::{self, Finding, Limits};
 
 /// One file of the package, on local disk and verified.
@@ -27,6 +29,20 @@ pub struct LocalFile {
     pub upload_time: Option<String>,
     /// The index's `Requires-Python` for the file, carried to the index airlock publishes.
     pub requires_python: Option<String>,
+}
+
+impl LocalFile {
+    /// A resolved file once downloaded: where it lies and the digest it was verified against.
+    pub fn fetched(resolved: &ResolvedFile, fetched: FetchedFile) -> LocalFile {
+        LocalFile {
+            filename: resolved.filename.clone(),
+            path: fetched.path,
+            kind: resolved.kind,
+            sha256: Some(fetched.sha256),
+            upload_time: resolved.upload_time.clone(),
+            requires_python: resolved.requires_python.clone(),
+        }
+    }
 }
 
 /// What the scan is about.
@@ -63,6 +79,43 @@ pub struct PackageReport {
 }
 
 /// Scans `subject` and decides with `policy`. CPU-bound: call it from a blocking thread.
+/// A [`Subject`] that owns what it names, to be moved onto the blocking pool.
+pub struct OwnedSubject {
+    pub ecosystem: Ecosystem,
+    pub name: String,
+    pub version: String,
+    pub metadata: PackageMetadata,
+    pub files: Vec<LocalFile>,
+}
+
+/// [`scan`] on tokio's blocking pool: the scan is CPU-bound, so the async threads keep serving
+/// while it runs (a joined OS thread would hold the worker until the scan ends). An error means
+/// the scanner panicked.
+pub async fn scan_blocking(
+    subject: OwnedSubject,
+    advisories: Vec<Arc<AdvisoryDb>>,
+    policy: ScanPolicySpec,
+    limits: Limits,
+) -> Result<PackageReport, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(move || {
+        let databases: Vec<&AdvisoryDb> = advisories.iter().map(Arc::as_ref).collect();
+        scan(
+            &Subject {
+                ecosystem: subject.ecosystem,
+                name: &subject.name,
+                version: &subject.version,
+                metadata: &subject.metadata,
+                files: &subject.files,
+            },
+            &databases,
+            &policy,
+            &limits,
+            Timestamp::now(),
+        )
+    })
+    .await
+}
+
 pub fn scan(
     subject: &Subject,
     advisories: &[&AdvisoryDb],

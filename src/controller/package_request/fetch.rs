@@ -74,14 +74,7 @@ pub async fn fetch(w: &mut Work<'_>) -> Result<Step<Fetched>, Error> {
             }
         };
         verified.push(verified_file(f, &fetched));
-        files.push(LocalFile {
-            filename: f.filename.clone(),
-            path: fetched.path,
-            kind: f.kind,
-            sha256: Some(fetched.sha256),
-            upload_time: f.upload_time.clone(),
-            requires_python: f.requires_python.clone(),
-        });
+        files.push(LocalFile::fetched(f, fetched));
     }
     {
         let s = w.status();

@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use super::super::error::Error;
@@ -13,7 +12,7 @@ use super::work::Work;
 use super::{Step, now};
 use crate::api::ScanPolicy;
 use crate::api::package_request::{PackageRequestPhase as Phase, Verdict};
-use crate::scan::package::{PackageReport, Subject};
+use crate::scan::package::{OwnedSubject, PackageReport, scan_blocking};
 
 /// The scan's report, or `None` when the request is already approved.
 pub async fn scan(
@@ -41,32 +40,15 @@ pub async fn scan(
     );
     w.save().await?;
     let started = Instant::now();
-    let db = ctx.advisories.current().await;
-    let policy_spec = policy.spec.clone();
-    let files = fetched.files.clone();
-    let ecosystem = w.obj.spec.ecosystem;
-    let (name, version) = (
-        fetched.resolved.name.clone(),
-        fetched.resolved.version.clone(),
-    );
-    let metadata = fetched.resolved.metadata.clone();
-    let limits = ctx.limits.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        crate::scan::package::scan(
-            &Subject {
-                ecosystem,
-                name: &name,
-                version: &version,
-                metadata: &metadata,
-                files: &files,
-            },
-            &[db.as_ref()],
-            &policy_spec,
-            &limits,
-            Timestamp::now(),
-        )
-    })
-    .await;
+    let subject = OwnedSubject {
+        ecosystem: w.obj.spec.ecosystem,
+        name: fetched.resolved.name.clone(),
+        version: fetched.resolved.version.clone(),
+        metadata: fetched.resolved.metadata.clone(),
+        files: fetched.files.clone(),
+    };
+    let databases = vec![ctx.advisories.current().await];
+    let report = scan_blocking(subject, databases, policy.spec.clone(), ctx.limits.clone()).await;
     let report = match report {
         Ok(r) => r,
         Err(e) => {
