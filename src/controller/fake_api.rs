@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -17,7 +16,8 @@ use serde_json::{Value, json};
 
 use super::advisories::AdvisorySource;
 use super::fairness::Slots;
-use super::{AwsSettings, Context};
+use super::package_request::Context;
+use super::{AwsSettings, Shared};
 use crate::publish::target::Targets;
 
 /// One call the fake answered.
@@ -180,27 +180,27 @@ pub fn context(
     )
     .expect("intake");
     Context {
-        client: client.clone(),
-        recorder: Recorder::new(
-            client,
-            Reporter {
-                controller: "airlock-test".into(),
-                instance: None,
-            },
-        ),
+        shared: Shared {
+            client: client.clone(),
+            recorder: Recorder::new(
+                client,
+                Reporter {
+                    controller: "airlock-test".into(),
+                    instance: None,
+                },
+            ),
+            metrics: Arc::default(),
+        },
         resolver,
         fetcher,
         advisories: AdvisorySource::new(Vec::new(), None),
-        targets: Targets::new(None, AwsSettings::default()),
+        targets: Arc::new(Targets::new(None, AwsSettings::default())),
         repositories: store_of(repositories),
         policies: store_of(policies),
         requests: store_of(Vec::new()),
         slots: Slots::new(1),
-        metrics: Arc::default(),
         limits: crate::pipeline::unpack::Limits::default(),
         #[cfg(feature = "dev")]
         fault: None,
-        sagemaker: super::sagemaker_domain::sagemaker_clients(AwsSettings::default()),
-        default_resync: Duration::from_secs(300),
     }
 }

@@ -18,7 +18,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tokio::sync::watch;
 
-use super::Context;
+use super::package_request::Context;
 use crate::api::package_repository::DeletionPolicy;
 use crate::api::package_request::Ecosystem;
 use crate::api::{PackageRepository, PackageRequest};

@@ -2,7 +2,7 @@
 //! metrics and health endpoints, bounded concurrency, graceful shutdown.
 //!
 //! The layout follows kube-rs's `controller-rs`: one reconcile function per kind
-//! ([`package_request`]), a [`Context`] shared by all reconciles, finalizers through
+//! ([`package_request`]), a context per controller around what they all [`Shared`], finalizers through
 //! `kube::runtime::finalizer`, events through a `Recorder`, one error enum with an
 //! `error_policy` that backs off.
 
@@ -47,8 +47,7 @@ use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 use crate::api::{PackageRepository, PackageRequest, SageMakerDomain, ScanPolicy};
-use crate::pipeline::fetch::Fetcher;
-use crate::pipeline::resolve::{Registries, Resolver};
+use crate::pipeline::resolve::Registries;
 use crate::pipeline::unpack::Limits;
 
 use crate::publish::target::{Builtin, Targets};
@@ -115,31 +114,35 @@ pub enum Step<T> {
     End(kube::runtime::controller::Action),
 }
 
-/// What every reconcile shares.
-pub struct Context {
+/// What every controller shares: the API client, the event recorder and the metrics. Each
+/// controller's own context holds it and what only that controller needs.
+#[derive(Clone)]
+pub struct Shared {
     pub client: Client,
     pub recorder: Recorder,
-    pub resolver: Resolver,
-    pub fetcher: Fetcher,
-    pub advisories: AdvisorySource,
-    pub targets: Targets,
-    pub repositories: Store<PackageRepository>,
-    pub policies: Store<ScanPolicy>,
-    /// The requests as the watch sees them: how a reconcile in flight learns of a deletion.
-    pub requests: Store<PackageRequest>,
-    pub slots: Slots,
     pub metrics: Arc<Metrics>,
-    pub limits: Limits,
-    #[cfg(feature = "dev")]
-    pub fault: Option<String>,
-    pub sagemaker: sagemaker_domain::SageMakerClients,
-    pub default_resync: Duration,
+}
+
+impl Shared {
+    pub fn new(client: Client, identity: &str, metrics: Arc<Metrics>) -> Shared {
+        Shared {
+            recorder: Recorder::new(
+                client.clone(),
+                Reporter {
+                    controller: CONTROLLER_NAME.into(),
+                    instance: Some(identity.to_string()),
+                },
+            ),
+            client,
+            metrics,
+        }
+    }
 }
 
 /// Records an event on `reference` and logs it (inside the reconcile's span, which names the
 /// object): each event is one step a user can follow.
 pub async fn record(
-    ctx: &Context,
+    ctx: &Shared,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
     type_: kube::runtime::events::EventType,
     reason: &str,
@@ -353,15 +356,19 @@ fn requests_of_repository(
 /// SageMaker domains: resynced on a timer, and on changes to their spec. The controller, and
 /// its cache for the readiness check.
 fn domain_controller(
-    client: &Client,
+    shared: Shared,
     settings: &Settings,
-    ctx: Arc<Context>,
     stop: Shutdown,
 ) -> (
     impl std::future::Future<Output = ()>,
     Store<SageMakerDomain>,
 ) {
-    let domains_api = Api::<SageMakerDomain>::all(client.clone());
+    let domains_api = Api::<SageMakerDomain>::all(shared.client.clone());
+    let ctx = Arc::new(sagemaker_domain::Context {
+        shared,
+        sagemaker: sagemaker_domain::sagemaker_clients(settings.aws.clone()),
+        default_resync: settings.default_resync,
+    });
     let (domains, domains_writer) = reflector::store();
     let domains_stream = watcher(domains_api, watcher::Config::default())
         .default_backoff()
@@ -377,7 +384,7 @@ fn domain_controller(
         .run(
             sagemaker_domain::reconcile,
             sagemaker_domain::error_policy,
-            ctx.clone(),
+            ctx,
         )
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -390,12 +397,13 @@ fn domain_controller(
 /// Repositories and policies: their own status, from their own watches (the caches the request
 /// reconcile reads are fed by streams its controller consumes).
 fn status_controllers(
-    repos_api: Api<PackageRepository>,
-    policies_api: Api<ScanPolicy>,
+    ctx: package_repository::Context,
     repositories: Store<PackageRepository>,
-    ctx: Arc<Context>,
     stop: Shutdown,
 ) -> impl std::future::Future<Output = ()> {
+    let repos_api = Api::<PackageRepository>::all(ctx.client.clone());
+    let policies_api = Api::<ScanPolicy>::all(ctx.client.clone());
+    let shared = Arc::new(ctx.shared.clone());
     let (repo_cache, repo_writer) = reflector::store();
     let repo_changes = watcher(repos_api, watcher::Config::default())
         .default_backoff()
@@ -413,7 +421,7 @@ fn status_controllers(
         .run(
             package_repository::reconcile,
             package_repository::error_policy,
-            ctx.clone(),
+            Arc::new(ctx),
         )
         .for_each(|_| async {});
     let (policy_cache, policy_writer) = reflector::store();
@@ -424,7 +432,7 @@ fn status_controllers(
         .predicate_filter(lifecycle_hash, Default::default());
     let policy_controller = Controller::for_stream(own_policy_changes, policy_cache)
         .graceful_shutdown_on(stopped(stop))
-        .run(scan_policy::reconcile, scan_policy::error_policy, ctx)
+        .run(scan_policy::reconcile, scan_policy::error_policy, shared)
         .for_each(|_| async {});
     async {
         futures::join!(repository_controller, policy_controller);
@@ -439,6 +447,72 @@ async fn run_controllers(
     requests_cache: Arc<Mutex<Option<Store<PackageRequest>>>>,
     stop: Shutdown,
 ) -> Result<(), String> {
+    let shared = Shared::new(client, &settings.identity, metrics);
+    let targets = Arc::new(Targets::new(builtin, settings.aws.clone()));
+    let (request_controller, caches) =
+        request_controller(shared.clone(), settings, targets.clone(), stop.clone()).await?;
+    *requests_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(caches.requests.clone());
+    let (domain_controller, domains) = domain_controller(shared.clone(), settings, stop.clone());
+    let status_controllers = status_controllers(
+        package_repository::Context {
+            shared,
+            policies: caches.policies.clone(),
+            targets,
+        },
+        caches.repositories.clone(),
+        stop.clone(),
+    );
+    let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let synced = synced.clone();
+        tokio::spawn(async move {
+            let _ = caches.repositories.wait_until_ready().await;
+            let _ = caches.policies.wait_until_ready().await;
+            let _ = caches.requests.wait_until_ready().await;
+            let _ = domains.wait_until_ready().await;
+            synced.store(true, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!("caches synced");
+        });
+    }
+    let controllers = async {
+        futures::join!(request_controller, domain_controller, status_controllers);
+    };
+    // A stop that comes before the caches have synced finds nothing in flight, but the
+    // controllers would wait for a sync their stopped watches can no longer bring: return then.
+    // Otherwise in-flight reconciles get the grace period to finish.
+    let deadline = async {
+        stopped(stop).await;
+        if !synced.load(std::sync::atomic::Ordering::Relaxed) {
+            return "before the caches synced";
+        }
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        "with reconciles still running after 20s"
+    };
+    tokio::select! {
+        _ = controllers => tracing::info!("controller stopped"),
+        why = deadline => tracing::warn!("controller stopped {why}"),
+    }
+    Ok(())
+}
+
+/// The caches the request controller's watches feed, which the other controllers and the
+/// readiness check read too.
+#[derive(Clone)]
+struct Caches {
+    repositories: Store<PackageRepository>,
+    policies: Store<ScanPolicy>,
+    requests: Store<PackageRequest>,
+}
+
+/// Package requests: reconciled when their spec, finalizers or approval change, when their
+/// repository or its policy changes, and when new advisory data arrives.
+async fn request_controller(
+    shared: Shared,
+    settings: &Settings,
+    targets: Arc<Targets>,
+    stop: Shutdown,
+) -> Result<(impl std::future::Future<Output = ()>, Caches), String> {
+    let client = shared.client.clone();
     let (resolver, mut fetcher) = crate::pipeline::intake(
         settings.registries.clone(),
         &settings.allow_hosts,
@@ -447,30 +521,35 @@ async fn run_controllers(
     fetcher.deadline = settings.download_deadline;
 
     // Repositories and policies are read from caches, not fetched per reconcile.
-    let repos_api = Api::<PackageRepository>::all(client.clone());
-    let policies_api = Api::<ScanPolicy>::all(client.clone());
     let (repositories, repos_writer) = reflector::store();
     let (policies, policies_writer) = reflector::store();
-    let repos_stream = watcher(repos_api.clone(), watcher::Config::default())
-        .default_backoff()
-        .reflect(repos_writer)
-        .applied_objects();
-    let policies_stream = watcher(policies_api.clone(), watcher::Config::default())
-        .default_backoff()
-        .reflect(policies_writer)
-        .applied_objects();
+    let repos_stream = watcher(
+        Api::<PackageRepository>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(repos_writer)
+    .applied_objects();
+    let policies_stream = watcher(
+        Api::<ScanPolicy>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(policies_writer)
+    .applied_objects();
 
     // Requests trigger a reconcile when something the reconcile reads changes: the spec, the
     // finalizers and deletion, and an approver's decision. The controller's own status writes do
     // not, so a back-off is a back-off rather than a hot loop.
-    let requests_api = Api::<PackageRequest>::all(client.clone());
     let (requests, requests_writer) = reflector::store();
-    let requests_stream = watcher(requests_api, watcher::Config::default())
-        .default_backoff()
-        .reflect(requests_writer)
-        .applied_objects()
-        .predicate_filter(package_request::trigger_hash, Default::default());
-    *requests_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some(requests.clone());
+    let requests_stream = watcher(
+        Api::<PackageRequest>::all(client),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(requests_writer)
+    .applied_objects()
+    .predicate_filter(package_request::trigger_hash, Default::default());
 
     let feed = match &settings.advisory_feed {
         Some(f) => Some(advisories::Feed {
@@ -482,29 +561,19 @@ async fn run_controllers(
         }),
         None => None,
     };
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: CONTROLLER_NAME.into(),
-                instance: Some(settings.identity.clone()),
-            },
-        ),
+    let ctx = Arc::new(package_request::Context {
+        shared,
         resolver,
         fetcher,
         advisories: AdvisorySource::new(settings.advisories.clone(), feed),
-        targets: Targets::new(builtin, settings.aws.clone()),
+        targets,
         repositories: repositories.clone(),
         policies: policies.clone(),
         requests: requests.clone(),
         slots: Slots::new(settings.concurrency),
-        metrics,
         limits: Limits::default(),
         #[cfg(feature = "dev")]
         fault: settings.fault.clone(),
-        sagemaker: sagemaker_domain::sagemaker_clients(settings.aws.clone()),
-        default_resync: settings.default_resync,
     });
     if ctx.advisories.configured() {
         // Loaded once before the first scan, not by the first request to arrive.
@@ -529,8 +598,7 @@ async fn run_controllers(
     let by_repo = requests.clone();
     let by_policy = requests.clone();
     let repos_for_policy = repositories.clone();
-    let requests_ready = requests.clone();
-    let controller = Controller::for_stream(requests_stream, requests)
+    let controller = Controller::for_stream(requests_stream, requests.clone())
         // Bounded by the pipeline slots instead, so the limit can be fair between ecosystems.
         .with_config(controller::Config::default().concurrency(0))
         .watches_stream(repos_stream, move |repo: PackageRepository| {
@@ -546,31 +614,7 @@ async fn run_controllers(
                 .collect::<Vec<_>>()
         })
         .reconcile_all_on(advisory_changes)
-        .graceful_shutdown_on(stopped(stop.clone()));
-    let stop_deadline = stop.clone();
-
-    let (domain_controller, domains_ready) =
-        domain_controller(&client, settings, ctx.clone(), stop.clone());
-    let status_controllers = status_controllers(
-        repos_api,
-        policies_api,
-        repositories.clone(),
-        ctx.clone(),
-        stop.clone(),
-    );
-    let repos_ready = repositories.clone();
-    let policies_ready = policies.clone();
-    let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let synced_flag = synced.clone();
-    tokio::spawn(async move {
-        let _ = repos_ready.wait_until_ready().await;
-        let _ = policies_ready.wait_until_ready().await;
-        let _ = requests_ready.wait_until_ready().await;
-        let _ = domains_ready.wait_until_ready().await;
-        synced_flag.store(true, std::sync::atomic::Ordering::Relaxed);
-        tracing::info!("caches synced");
-    });
-    let request_controller = controller
+        .graceful_shutdown_on(stopped(stop))
         .run(
             package_request::reconcile,
             package_request::error_policy,
@@ -581,23 +625,12 @@ async fn run_controllers(
                 tracing::debug!(error = %e, "reconcile did not finish");
             }
         });
-    let controllers = async {
-        futures::join!(request_controller, domain_controller, status_controllers);
-    };
-    // A stop that comes before the caches have synced finds nothing in flight, but the
-    // controllers would wait for a sync their stopped watches can no longer bring: return then.
-    // Otherwise in-flight reconciles get the grace period to finish.
-    let deadline = async {
-        stopped(stop_deadline).await;
-        if !synced.load(std::sync::atomic::Ordering::Relaxed) {
-            return "before the caches synced";
-        }
-        tokio::time::sleep(Duration::from_secs(20)).await;
-        "with reconciles still running after 20s"
-    };
-    tokio::select! {
-        _ = controllers => tracing::info!("controller stopped"),
-        why = deadline => tracing::warn!("controller stopped {why}"),
-    }
-    Ok(())
+    Ok((
+        controller,
+        Caches {
+            repositories,
+            policies,
+            requests,
+        },
+    ))
 }

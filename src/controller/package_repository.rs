@@ -10,7 +10,7 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
-use super::Context;
+use super::Shared;
 use super::error::Error;
 use super::kstatus::Progress;
 use super::report::{Judged, ready_reason, set_judged, write_and_record};
@@ -22,6 +22,20 @@ use crate::publish::target::{Endpoints, TargetError};
 const RECHECK: Duration = Duration::from_secs(300);
 /// How soon an unreachable one is tried again.
 const RETRY: Duration = Duration::from_secs(30);
+
+/// What the repository controller reads: the policies' cache and the publishing targets.
+pub struct Context {
+    pub shared: Shared,
+    pub policies: kube::runtime::reflector::Store<crate::api::ScanPolicy>,
+    pub targets: Arc<crate::publish::target::Targets>,
+}
+
+impl std::ops::Deref for Context {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
 
 /// What the controller makes of a repository.
 #[derive(Debug, PartialEq)]

@@ -9,7 +9,7 @@ use kube::Resource;
 use kube::api::Api;
 use kube::runtime::events::EventType;
 
-use super::Context;
+use super::Shared;
 use super::error::Error;
 use super::kstatus::{Progress, set_progress};
 use crate::api::conditions::{Condition, types};
@@ -52,7 +52,7 @@ pub fn set_judged(
 /// (`Normal` when done, `Warning` otherwise) when the `Ready` reason moved from `was` — except
 /// into `quiet`, the healthy reason a new object reaches without news.
 pub async fn write_and_record<K>(
-    ctx: &Context,
+    ctx: &Shared,
     obj: &K,
     changed: bool,
     was: Option<&str>,

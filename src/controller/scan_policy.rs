@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
-use super::Context;
+use super::Shared;
 use super::error::Error;
 use super::kstatus::Progress;
 use super::report::{Judged, ready_reason, set_judged, write_and_record};
@@ -126,7 +126,7 @@ fn severity_word(s: Severity) -> String {
         .unwrap_or_else(|| format!("{s:?}"))
 }
 
-pub fn error_policy(_: Arc<ScanPolicy>, err: &Error, _: Arc<Context>) -> Action {
+pub fn error_policy(_: Arc<ScanPolicy>, err: &Error, _: Arc<Shared>) -> Action {
     if err.is_conflict() {
         return Action::requeue(Duration::from_millis(500));
     }
@@ -134,7 +134,7 @@ pub fn error_policy(_: Arc<ScanPolicy>, err: &Error, _: Arc<Context>) -> Action 
     Action::requeue(Duration::from_secs(10))
 }
 
-pub async fn reconcile(policy: Arc<ScanPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(policy: Arc<ScanPolicy>, ctx: Arc<Shared>) -> Result<Action, Error> {
     let judgement = judge(&policy.spec, Timestamp::now());
     let judged = Judged {
         progress: judgement.progress,

@@ -7,8 +7,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 
-use super::super::Context;
 use super::super::error::Error;
+use super::Context;
 use super::caches_ready;
 use super::work::Work;
 use crate::api::PackageRequest;

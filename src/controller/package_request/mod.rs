@@ -31,10 +31,11 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::Store;
 use tracing::Instrument;
 
 use super::error::Error;
-use super::{Context, Step};
+use super::{Shared, Step};
 use crate::api::PackageRequest;
 use crate::api::conditions::types;
 use work::Work;
@@ -59,6 +60,31 @@ pub fn trigger_hash(r: &PackageRequest) -> Option<u64> {
         }
     }
     Some(h.finish())
+}
+
+/// What the request controller reads and holds: the intake, the advisory data, the publishing
+/// targets, the caches of repositories, policies and requests, and the pipeline's slots.
+pub struct Context {
+    pub shared: Shared,
+    pub resolver: crate::pipeline::resolve::Resolver,
+    pub fetcher: crate::pipeline::fetch::Fetcher,
+    pub advisories: super::advisories::AdvisorySource,
+    pub targets: Arc<crate::publish::target::Targets>,
+    pub repositories: Store<crate::api::PackageRepository>,
+    pub policies: Store<crate::api::ScanPolicy>,
+    /// The requests as the watch sees them: how a reconcile in flight learns of a deletion.
+    pub requests: Store<PackageRequest>,
+    pub slots: super::fairness::Slots,
+    pub limits: crate::pipeline::unpack::Limits,
+    #[cfg(feature = "dev")]
+    pub fault: Option<String>,
+}
+
+impl std::ops::Deref for Context {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 /// Back-off after `failures` failed attempts: 5 s doubling to at most 5 minutes.

@@ -4,8 +4,8 @@
 use kube::api::Api;
 use serde_json::{Value, json};
 
-use super::super::Context;
 use super::super::fake_api::{FakeApi, context};
+use super::Context;
 use super::work::Work;
 use crate::api::{PackageRepository, PackageRequest, ScanPolicy};
 

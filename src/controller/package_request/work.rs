@@ -9,9 +9,9 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 
-use super::super::Context;
 use super::super::error::Error;
 use super::super::kstatus::{set_phase, set_retrying};
+use super::Context;
 use super::{backoff, now};
 use crate::api::package_request::PackageRequestPhase as Phase;
 use crate::api::{PackageRequest, PackageRequestStatus};

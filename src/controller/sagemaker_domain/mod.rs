@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use super::error::Error;
 use super::kstatus::{Progress, set_progress};
-use super::{Context, Step};
+use super::{Shared, Step};
 use crate::api::conditions::{ConditionStatus, set_condition, types};
 use crate::api::sagemaker_domain::{
     DomainDeletionPolicy, ManagementPolicy, SageMakerDomain, SageMakerDomainSpec,
@@ -39,6 +39,21 @@ const POLL: Duration = Duration::from_secs(2);
 
 /// SageMaker clients by region.
 pub type SageMakerClients = crate::aws::Regional<Domains>;
+
+/// What the domain controller reads: SageMaker clients by region and the default resync.
+pub struct Context {
+    pub shared: Shared,
+    pub sagemaker: SageMakerClients,
+    /// How often a domain is compared with AWS when its spec does not say.
+    pub default_resync: Duration,
+}
+
+impl std::ops::Deref for Context {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
 
 /// The SageMaker clients the domain reconcile uses.
 pub fn sagemaker_clients(aws: super::AwsSettings) -> SageMakerClients {
