@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::archives;
-use common::dev::{Dev, free_port, http_get, terminate};
+use common::dev::{Dev, free_port, http_get, terminate, venv_tool};
 use common::registry::FixtureRegistry;
 use serde_json::Value;
 
@@ -206,6 +206,14 @@ async fn two_replicas_elect_one_leader_and_the_standby_takes_over() {
             m.contains("airlock_publish_duration_seconds_count 1"),
             "{m}"
         );
+        let samples = openmetrics_samples(&m);
+        assert!(
+            samples
+                .iter()
+                .any(|s| s
+                    .starts_with("airlock_reconcile_duration_seconds_count{kind=PackageRequest}")),
+            "the Prometheus parser reads a reconcile duration per kind: {samples:?}"
+        );
 
         // Graceful shutdown hands the lease over; the standby takes it and carries on.
         assert_eq!(terminate(&mut a), Some(0), "SIGTERM is a clean exit");
@@ -345,4 +353,42 @@ async fn a_failover_serves_the_same_index_and_loses_nothing() {
     })
     .await
     .expect("join");
+}
+
+/// The samples of an OpenMetrics text as the Prometheus project's own Python parser reads them
+/// (`name{label=value,...} value`, one per line); the parser rejects text that breaks the format.
+fn openmetrics_samples(text: &str) -> Vec<String> {
+    use std::io::Write;
+    let python = venv_tool("python").expect(".venv: run scripts/test-tools.sh");
+    let script = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+        print(f"{s.name}{{{labels}}} {s.value}")
+"#;
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("parser");
+    assert!(
+        out.status.success(),
+        "the OpenMetrics parser rejects /metrics: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }

@@ -1,164 +1,211 @@
-//! `/metrics` (Prometheus text format), `/healthz` and `/readyz`.
+//! `/metrics` (OpenMetrics text, through `prometheus-client`), `/healthz` and `/readyz`.
 //!
-//! A handful of counters and two histograms do not justify a metrics crate: they are kept here
-//! behind one mutex and written out in the exposition format on each scrape.
+//! As in controller-rs: a reconcile counter and duration histogram per kind, the duration taken
+//! by a guard dropped when the reconcile ends (whichever way it ends), failures by reason, and
+//! the pipeline's own stage durations. Request counts by phase are read from the controller's
+//! cache at each scrape, so they are never out of step with what `kubectl get` shows.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use kube::runtime::reflector::Store;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 
 use crate::api::PackageRequest;
+use crate::api::package_request::PackageRequestPhase;
 use crate::serve::respond;
 
 /// Histogram buckets in seconds: from a cached tiny package to a large wheel over a slow link.
 const BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
+fn histogram() -> Histogram {
+    Histogram::new(BUCKETS)
 }
 
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if seconds <= *b {
-                self.counts[i] += 1;
-            }
-        }
-        self.sum += seconds;
-        self.count += 1;
-    }
-
-    fn write(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {}", self.counts[i]);
-        }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
-        let _ = writeln!(out, "{name}_sum {}", self.sum);
-        let _ = writeln!(out, "{name}_count {}", self.count);
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
 }
 
-#[derive(Default)]
-struct Inner {
-    reconciles: u64,
-    errors: BTreeMap<String, u64>,
-    published: u64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabel {
+    phase: String,
+}
+
+/// Every metric the controller exports, registered once.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<KindLabel, Counter>,
+    reconcile_duration: Family<KindLabel, Histogram, fn() -> Histogram>,
+    errors: Family<ReasonLabel, Counter>,
+    publications: Counter,
     scan: Histogram,
     publish: Histogram,
-}
-
-#[derive(Default)]
-pub struct Metrics {
-    inner: Mutex<Inner>,
+    requests: Family<PhaseLabel, Gauge>,
+    leader_gauge: Gauge,
     pub ready: AtomicBool,
     pub leader: AtomicBool,
 }
 
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::with_prefix("airlock");
+        let reconciles = Family::<KindLabel, Counter>::default();
+        let reconcile_duration =
+            Family::<KindLabel, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
+        let errors = Family::<ReasonLabel, Counter>::default();
+        let publications = Counter::default();
+        let (scan, publish) = (histogram(), histogram());
+        let requests = Family::<PhaseLabel, Gauge>::default();
+        let leader_gauge = Gauge::default();
+        registry.register("reconciles", "Reconciles run, by kind", reconciles.clone());
+        registry.register_with_unit(
+            "reconcile_duration",
+            "Time one reconcile took, by kind",
+            Unit::Seconds,
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "errors",
+            "Failures by the reason word status and events use",
+            errors.clone(),
+        );
+        registry.register(
+            "publications",
+            "Package versions published",
+            publications.clone(),
+        );
+        registry.register_with_unit(
+            "scan_duration",
+            "Time to scan and decide one request",
+            Unit::Seconds,
+            scan.clone(),
+        );
+        registry.register_with_unit(
+            "publish_duration",
+            "Time to publish one request's files",
+            Unit::Seconds,
+            publish.clone(),
+        );
+        registry.register(
+            "package_requests",
+            "PackageRequests by phase",
+            requests.clone(),
+        );
+        registry.register(
+            "leader",
+            "Whether this replica holds the leader lease",
+            leader_gauge.clone(),
+        );
+        Metrics {
+            registry,
+            reconciles,
+            reconcile_duration,
+            errors,
+            publications,
+            scan,
+            publish,
+            requests,
+            leader_gauge,
+            ready: AtomicBool::new(false),
+            leader: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Counts a reconcile when made and observes its duration when dropped: however the reconcile
+/// returns (an error, a `?`, a panic unwinding), its time is recorded.
+pub struct ReconcileMeasurer {
+    started: Instant,
+    histogram: Histogram,
+}
+
+impl Drop for ReconcileMeasurer {
+    fn drop(&mut self) {
+        self.histogram.observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
 impl Metrics {
-    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
-        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
+    /// Counts one reconcile of `kind` and measures it until the guard is dropped.
+    pub fn count_and_measure(&self, kind: &'static str) -> ReconcileMeasurer {
+        let label = KindLabel { kind };
+        self.reconciles.get_or_create(&label).inc();
+        ReconcileMeasurer {
+            started: Instant::now(),
+            histogram: self.reconcile_duration.get_or_create(&label).clone(),
+        }
     }
 
-    pub fn reconciled(&self) {
-        self.with(|i| i.reconciles += 1);
-    }
-
-    /// An error, by the reason word status and events use.
+    /// A failure, by the reason word status and events use.
     pub fn error(&self, reason: &str) {
-        self.with(|i| *i.errors.entry(reason.to_string()).or_default() += 1);
+        self.errors
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     pub fn scanned(&self, took: Duration) {
-        self.with(|i| i.scan.observe(took.as_secs_f64()));
+        self.scan.observe(took.as_secs_f64());
     }
 
     pub fn published(&self, took: Duration) {
-        self.with(|i| {
-            i.published += 1;
-            i.publish.observe(took.as_secs_f64())
-        });
+        self.publications.inc();
+        self.publish.observe(took.as_secs_f64());
     }
 
     /// The exposition text; request counts by phase come from the controller's cache.
     pub fn render(&self, requests: Option<&Store<PackageRequest>>) -> String {
-        let mut out = String::new();
-        let mut phases: BTreeMap<String, u64> = [
-            "Pending",
-            "Fetching",
-            "Scanning",
-            "AwaitingApproval",
-            "Publishing",
-            "Published",
-            "Rejected",
-            "Failed",
-            "Quarantined",
+        use PackageRequestPhase::*;
+        let mut counts: Vec<(PackageRequestPhase, i64)> = [
+            Pending,
+            Fetching,
+            Scanning,
+            AwaitingApproval,
+            Publishing,
+            Published,
+            Rejected,
+            Failed,
+            Quarantined,
         ]
         .into_iter()
-        .map(|p| (p.to_string(), 0))
+        .map(|p| (p, 0))
         .collect();
         if let Some(store) = requests {
             for r in store.state() {
-                let phase = r
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.phase)
-                    .map(|p| format!("{p:?}"))
-                    .unwrap_or_else(|| "Pending".into());
-                *phases.entry(phase).or_default() += 1;
+                let phase = r.status.as_ref().and_then(|s| s.phase).unwrap_or(Pending);
+                if let Some(entry) = counts.iter_mut().find(|(p, _)| *p == phase) {
+                    entry.1 += 1;
+                }
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP airlock_package_requests PackageRequests by phase.\n# TYPE airlock_package_requests gauge"
-        );
-        for (phase, n) in &phases {
-            let _ = writeln!(out, "airlock_package_requests{{phase=\"{phase}\"}} {n}");
+        for (phase, n) in counts {
+            self.requests
+                .get_or_create(&PhaseLabel {
+                    phase: format!("{phase:?}"),
+                })
+                .set(n);
         }
-        let leader = u8::from(self.leader.load(Ordering::Relaxed));
-        self.with(|i| {
-            let _ = writeln!(
-                out,
-                "# HELP airlock_reconciles_total Reconciles run.\n# TYPE airlock_reconciles_total counter\nairlock_reconciles_total {}",
-                i.reconciles
-            );
-            let _ = writeln!(
-                out,
-                "# HELP airlock_publications_total Package versions published.\n# TYPE airlock_publications_total counter\nairlock_publications_total {}",
-                i.published
-            );
-            let _ = writeln!(
-                out,
-                "# HELP airlock_errors_total Errors by reason.\n# TYPE airlock_errors_total counter"
-            );
-            for (reason, n) in &i.errors {
-                let _ = writeln!(out, "airlock_errors_total{{reason=\"{reason}\"}} {n}");
-            }
-            i.scan.write(
-                &mut out,
-                "airlock_scan_duration_seconds",
-                "Time to scan and decide one request.",
-            );
-            i.publish.write(
-                &mut out,
-                "airlock_publish_duration_seconds",
-                "Time to publish one request's files.",
-            );
-        });
-        let _ = writeln!(
-            out,
-            "# HELP airlock_leader Whether this replica holds the leader lease.\n# TYPE airlock_leader gauge\nairlock_leader {leader}"
-        );
+        self.leader_gauge
+            .set(i64::from(self.leader.load(Ordering::Relaxed)));
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
 }
@@ -190,7 +237,7 @@ pub async fn serve(
                     let store = requests.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     respond(
                         StatusCode::OK,
-                        "text/plain; version=0.0.4; charset=utf-8",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
                         metrics.render(store.as_ref()),
                     )
                 }
@@ -203,4 +250,62 @@ pub async fn serve(
         }
     });
     Ok(local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+        text.lines().find(|l| l.starts_with(prefix))
+    }
+
+    #[test]
+    fn reconciles_are_counted_and_timed_per_kind_however_they_end() {
+        let m = Metrics::default();
+        {
+            let _a = m.count_and_measure("PackageRequest");
+        }
+        let failing = || -> Result<(), ()> {
+            let _b = m.count_and_measure("PackageRequest");
+            Err(())
+        };
+        assert!(failing().is_err());
+        drop(m.count_and_measure("SageMakerDomain"));
+        m.error("DownloadFailed");
+        m.published(Duration::from_millis(20));
+        let text = m.render(None);
+        assert_eq!(
+            line(&text, "airlock_reconciles_total{kind=\"PackageRequest\"}"),
+            Some("airlock_reconciles_total{kind=\"PackageRequest\"} 2"),
+            "{text}"
+        );
+        assert_eq!(
+            line(
+                &text,
+                "airlock_reconcile_duration_seconds_count{kind=\"PackageRequest\"}"
+            ),
+            Some("airlock_reconcile_duration_seconds_count{kind=\"PackageRequest\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("airlock_reconcile_duration_seconds_count{kind=\"SageMakerDomain\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("airlock_errors_total{reason=\"DownloadFailed\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("airlock_publications_total 1"), "{text}");
+        assert!(
+            text.contains("airlock_publish_duration_seconds_bucket{le=\"0.05\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("airlock_package_requests{phase=\"Published\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("airlock_leader 0"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "OpenMetrics text ends with EOF");
+    }
 }

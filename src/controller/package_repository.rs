@@ -126,6 +126,7 @@ pub fn error_policy(_: Arc<PackageRepository>, err: &Error, _: Arc<Context>) -> 
 }
 
 pub async fn reconcile(repo: Arc<PackageRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _measure = ctx.metrics.count_and_measure("PackageRepository");
     // The cache first; a miss is asked of the API server, since the watch that brought this
     // reconcile may be ahead of the cache (a policy created a moment ago).
     let policy_found = ctx

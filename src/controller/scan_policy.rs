@@ -135,6 +135,7 @@ pub fn error_policy(_: Arc<ScanPolicy>, err: &Error, _: Arc<Shared>) -> Action {
 }
 
 pub async fn reconcile(policy: Arc<ScanPolicy>, ctx: Arc<Shared>) -> Result<Action, Error> {
+    let _measure = ctx.metrics.count_and_measure("ScanPolicy");
     let judgement = judge(&policy.spec, Timestamp::now());
     let judged = Judged {
         progress: judgement.progress,

@@ -111,7 +111,7 @@ pub fn error_policy(req: Arc<PackageRequest>, err: &Error, ctx: Arc<Context>) ->
 }
 
 pub async fn reconcile(req: Arc<PackageRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.metrics.reconciled();
+    let _measure = ctx.metrics.count_and_measure("PackageRequest");
     let ns = req.namespace().ok_or(Error::NoNamespace)?;
     let name = req.name_any();
     let api = Api::<PackageRequest>::namespaced(ctx.client.clone(), &ns);

@@ -81,7 +81,7 @@ pub fn error_policy(d: Arc<SageMakerDomain>, err: &Error, ctx: Arc<Context>) -> 
 }
 
 pub async fn reconcile(d: Arc<SageMakerDomain>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.metrics.reconciled();
+    let _measure = ctx.metrics.count_and_measure("SageMakerDomain");
     let ns = d.namespace().ok_or(Error::NoNamespace)?;
     let api = Api::<SageMakerDomain>::namespaced(ctx.client.clone(), &ns);
     let span = tracing::info_span!("reconcile", namespace = %ns, domain = %d.name_any());
