@@ -328,6 +328,6 @@ fn live_numpy() {
         fetched.size as f64 / 1e6,
         bytes as f64 / 1e6,
         t.elapsed().as_secs_f64(),
-        r.decision.verdict
+        r.ruling.verdict
     );
 }

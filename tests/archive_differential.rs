@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use airlock::api::package_request::Ecosystem;
+use airlock::api::package_request::Verdict;
 use airlock::api::scan_policy::ScanPolicySpec;
 use airlock::pipeline::fetch::sha256_hex;
 use airlock::pipeline::unpack::{Limits, UnpackReport, unpack_path};
-use airlock::scan::decide::{Verdict, decide};
+use airlock::scan::decide::decide;
 use common::hostile::{self, Case, Expect, Kind};
 use serde_json::Value;
 

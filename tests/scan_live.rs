@@ -97,7 +97,7 @@ async fn popular_clean_releases_raise_no_high_finding() {
     let mut high = Vec::new();
     for (spec, r) in &reports {
         let rules: Vec<&str> = r.findings.iter().map(|f| f.rule.as_str()).collect();
-        println!("{spec:<36} {:?} {rules:?}", r.decision.verdict);
+        println!("{spec:<36} {:?} {rules:?}", r.ruling.verdict);
         high.extend(
             r.findings
                 .iter()

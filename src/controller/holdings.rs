@@ -21,10 +21,11 @@ use tokio::sync::watch;
 use super::package_request::Context;
 use crate::api::package_repository::DeletionPolicy;
 use crate::api::package_request::Ecosystem;
+use crate::api::package_request::Verdict;
 use crate::api::{PackageRepository, PackageRequest};
 use crate::pipeline::package::normalize_pypi_name;
 use crate::scan::advisories::AdvisoryDb;
-use crate::scan::decide::{self, Verdict};
+use crate::scan::decide;
 
 pub(super) type Key = (Ecosystem, String, String);
 

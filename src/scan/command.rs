@@ -155,7 +155,7 @@ pub async fn run(args: ScanArgs) -> (Vec<(String, PackageReport)>, Vec<ScanError
     } else {
         reports
             .iter()
-            .map(|(_, r)| r.decision.verdict.exit_code())
+            .map(|(_, r)| report::exit_code(r.ruling.verdict))
             .fold(0, |acc, c| match (acc, c) {
                 (1, _) | (_, 1) => 1,
                 (2, _) | (_, 2) => 2,

@@ -6,29 +6,11 @@ use serde::Serialize;
 
 use super::advisories::Match;
 use super::heuristics::weight;
+use crate::api::package_request::Verdict;
 use crate::api::package_request::{Ecosystem, Severity};
 use crate::api::scan_policy::{ApprovalMode, ScanPolicySpec};
 use crate::pipeline::package::normalize_pypi_name;
 use crate::pipeline::unpack::Finding;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Approved,
-    Denied,
-    AwaitingApproval,
-}
-
-impl Verdict {
-    /// The exit code of `airlock scan`: 0 approved, 1 denied, 2 needs approval.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Verdict::Approved => 0,
-            Verdict::Denied => 1,
-            Verdict::AwaitingApproval => 2,
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Excepted {
@@ -36,9 +18,12 @@ pub struct Excepted {
     pub exception: String,
 }
 
+/// What a policy made of a scan's findings: the verdict and the findings behind it. The
+/// controller records it in a request's `status.decision` (with who decided, which may then be a
+/// person); `airlock scan` prints it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Decision {
+pub struct Ruling {
     pub verdict: Verdict,
     /// One sentence a human can act on.
     pub reason: String,
@@ -185,7 +170,7 @@ pub fn advisories_now(
     package: &str,
     version: &str,
     now: Timestamp,
-) -> Option<Decision> {
+) -> Option<Ruling> {
     if !db.covers(ecosystem) {
         return None;
     }
@@ -197,7 +182,7 @@ pub fn advisories_now(
     Some(decide(&findings, policy, ecosystem, package, now))
 }
 
-impl Decision {
+impl Ruling {
     /// The first five deciding findings as `rule (Severity)`, for an event or a condition.
     pub fn deciding_list(&self) -> String {
         let listed: Vec<String> = self
@@ -216,7 +201,7 @@ pub fn decide(
     ecosystem: Ecosystem,
     package: &str,
     now: Timestamp,
-) -> Decision {
+) -> Ruling {
     let mut active = Vec::new();
     let mut excepted = Vec::new();
     for f in findings {
@@ -262,7 +247,7 @@ pub fn decide(
         .iter()
         .find(|f| matches!(kind(f), Kind::NoAdvisories))
         .cloned();
-    let decision = |verdict, reason: String, deciding: Vec<Finding>| Decision {
+    let decision = |verdict, reason: String, deciding: Vec<Finding>| Ruling {
         verdict,
         reason,
         deciding,

@@ -10,7 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
 use super::advisories::AdvisoryDb;
-use super::decide::{Decision, advisories_unavailable, advisory_finding, decide, release_age};
+use super::decide::{Ruling, advisories_unavailable, advisory_finding, decide, release_age};
 use super::heuristics::{self, npm_manifest, typosquat};
 use super::license;
 use crate::api::package_request::Ecosystem;
@@ -74,7 +74,7 @@ pub struct PackageReport {
     pub license: Option<String>,
     pub files: Vec<FileReport>,
     pub findings: Vec<Finding>,
-    pub decision: Decision,
+    pub ruling: Ruling,
     pub scan_millis: u64,
 }
 
@@ -242,7 +242,7 @@ pub fn scan(
             .cmp(&a.severity)
             .then_with(|| a.rule.cmp(&b.rule))
     });
-    let decision = decide(&findings, policy, subject.ecosystem, subject.name, now);
+    let ruling = decide(&findings, policy, subject.ecosystem, subject.name, now);
     PackageReport {
         ecosystem: subject.ecosystem,
         name: subject.name.to_string(),
@@ -250,7 +250,7 @@ pub fn scan(
         license: license_text,
         files,
         findings,
-        decision,
+        ruling,
         scan_millis: started.elapsed().as_millis() as u64,
     }
 }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::command::ScanError;
 use super::package::PackageReport;
-use crate::api::package_request::Severity;
+use crate::api::package_request::{Severity, Verdict};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
@@ -35,10 +35,19 @@ fn severity_word(s: Severity) -> &'static str {
 }
 
 fn verdict_word(r: &PackageReport) -> &'static str {
-    match r.decision.verdict {
-        super::decide::Verdict::Approved => "approved",
-        super::decide::Verdict::Denied => "denied",
-        super::decide::Verdict::AwaitingApproval => "awaiting-approval",
+    match r.ruling.verdict {
+        Verdict::Approved => "approved",
+        Verdict::Denied => "denied",
+        Verdict::AwaitingApproval => "awaiting-approval",
+    }
+}
+
+/// The exit code of `airlock scan` for a verdict: 0 approved, 1 denied, 2 needs approval.
+pub fn exit_code(verdict: Verdict) -> i32 {
+    match verdict {
+        Verdict::Approved => 0,
+        Verdict::Denied => 1,
+        Verdict::AwaitingApproval => 2,
     }
 }
 
@@ -53,7 +62,7 @@ fn table(reports: &[(String, PackageReport)]) -> String {
             bytes as f64 / 1e6,
             r.scan_millis,
             r.license.as_deref().unwrap_or("unknown"),
-            r.decision.reason
+            r.ruling.reason
         ));
         for f in &r.findings {
             let place = match (&f.file, f.line) {
@@ -68,7 +77,7 @@ fn table(reports: &[(String, PackageReport)]) -> String {
                 f.evidence.as_deref().unwrap_or("")
             ));
         }
-        for x in &r.decision.excepted {
+        for x in &r.ruling.excepted {
             out.push_str(&format!(
                 "  excepted {:<34} {}\n",
                 x.finding.rule, x.exception
@@ -87,14 +96,14 @@ fn json_doc(reports: &[(String, PackageReport)], errors: &[ScanError]) -> Value 
             "version": r.version,
             "license": r.license,
             "decision": verdict_word(r),
-            "reason": r.decision.reason,
-            "heuristicScore": r.decision.heuristic_score,
+            "reason": r.ruling.reason,
+            "heuristicScore": r.ruling.heuristic_score,
             "findings": r.findings.iter().map(|f| json!({
                 "rule": f.rule, "severity": severity_word(f.severity), "file": f.file,
                 "line": f.line, "evidence": f.evidence,
             })).collect::<Vec<_>>(),
-            "deciding": r.decision.deciding.iter().map(|f| f.rule.clone()).collect::<Vec<_>>(),
-            "excepted": r.decision.excepted,
+            "deciding": r.ruling.deciding.iter().map(|f| f.rule.clone()).collect::<Vec<_>>(),
+            "excepted": r.ruling.excepted,
             "files": r.files,
             "scanMillis": r.scan_millis,
         })).collect::<Vec<_>>(),

@@ -15,7 +15,7 @@ use crate::api::conditions::{ConditionStatus, find_condition, set_condition, typ
 use crate::api::package_request::{
     Decision, FindingCounts, FindingSummary, PackageRequestPhase as Phase, Severity, Verdict,
 };
-use crate::scan::decide::{self, Verdict as ScanVerdict};
+use crate::scan::decide;
 use crate::scan::package::PackageReport;
 
 /// A person's denial ends the request before anything is fetched or scanned again.
@@ -61,11 +61,9 @@ pub async fn decide(
     report: &PackageReport,
 ) -> Result<Step<()>, Error> {
     let approved_by = by_user(w.status(), types::APPROVED);
-    match (report.decision.verdict, approved_by) {
-        (ScanVerdict::Denied, approved_by) => {
-            denied(w, policy, report, approved_by.is_some()).await
-        }
-        (ScanVerdict::AwaitingApproval, None) => awaiting(w, policy, report).await,
+    match (report.ruling.verdict, approved_by) {
+        (Verdict::Denied, approved_by) => denied(w, policy, report, approved_by.is_some()).await,
+        (Verdict::AwaitingApproval, None) => awaiting(w, policy, report).await,
         (verdict, approved_by) => {
             approved(w, policy, report, verdict, approved_by).await?;
             Ok(Step::Next(()))
@@ -80,7 +78,7 @@ async fn denied(
     report: &PackageReport,
     approved_by_user: bool,
 ) -> Result<Step<()>, Error> {
-    let decision = status_decision(Verdict::Denied, policy, &report.decision, &report.findings);
+    let decision = status_decision(Verdict::Denied, policy, &report.ruling, &report.findings);
     let top = decision
         .findings
         .first()
@@ -100,7 +98,7 @@ async fn denied(
     let message = format!(
         "policy {policy} denied {}: {}{top}; nothing was published",
         w.label(),
-        report.decision.reason
+        report.ruling.reason
     );
     w.status().decision = Some(decision);
     if !approved_by_user {
@@ -133,13 +131,13 @@ async fn awaiting(
     let decision = status_decision(
         Verdict::AwaitingApproval,
         policy,
-        &report.decision,
+        &report.ruling,
         &report.findings,
     );
     let (name, ns) = (w.obj.name_any(), w.obj.namespace().unwrap_or_default());
     let message = format!(
         "policy {policy} asks a human: {}. Review status.decision, then `airlock approve {name} -n {ns} --reason TEXT` or `airlock deny {name} -n {ns} --reason TEXT`",
-        report.decision.reason
+        report.ruling.reason
     );
     w.status().decision = Some(decision);
     w.status().failures = None;
@@ -156,18 +154,13 @@ async fn approved(
     w: &mut Work<'_>,
     policy: &str,
     report: &PackageReport,
-    verdict: ScanVerdict,
+    verdict: Verdict,
     approved_by: Option<(Option<String>, String)>,
 ) -> Result<(), Error> {
-    let mut decision = status_decision(
-        Verdict::Approved,
-        policy,
-        &report.decision,
-        &report.findings,
-    );
+    let mut decision = status_decision(Verdict::Approved, policy, &report.ruling, &report.findings);
     let generation = w.generation();
     let message = match (&approved_by, verdict) {
-        (Some((who, why)), ScanVerdict::AwaitingApproval) => {
+        (Some((who, why)), Verdict::AwaitingApproval) => {
             decision.decided_by = "Approver".into();
             decision.approver = who.clone();
             decision.reason = why.clone();
@@ -177,7 +170,7 @@ async fn approved(
             )
         }
         _ => {
-            let message = format!("policy {policy} approved: {}", report.decision.reason);
+            let message = format!("policy {policy} approved: {}", report.ruling.reason);
             if approved_by.is_none() {
                 set_condition(
                     &mut w.status().conditions,
@@ -217,7 +210,7 @@ fn counts(findings: &[FindingSummary]) -> FindingCounts {
 fn status_decision(
     verdict: Verdict,
     policy: &str,
-    scan: &decide::Decision,
+    scan: &decide::Ruling,
     all: &[FindingSummary],
 ) -> Decision {
     let mut listed: Vec<FindingSummary> = scan.deciding.clone();
@@ -272,7 +265,7 @@ mod tests {
     use super::*;
     use crate::api::package_request::Ecosystem;
 
-    fn report(verdict: ScanVerdict, reason: &str, findings: Vec<FindingSummary>) -> PackageReport {
+    fn report(verdict: Verdict, reason: &str, findings: Vec<FindingSummary>) -> PackageReport {
         PackageReport {
             ecosystem: Ecosystem::Pypi,
             name: "tidy".into(),
@@ -280,7 +273,7 @@ mod tests {
             license: None,
             files: Vec::new(),
             findings: findings.clone(),
-            decision: decide::Decision {
+            ruling: decide::Ruling {
                 verdict,
                 reason: reason.into(),
                 deciding: findings,
@@ -317,7 +310,7 @@ mod tests {
         let h = harness(json!({"observedGeneration": 1}));
         let mut w = h.work();
         let r = report(
-            ScanVerdict::Denied,
+            Verdict::Denied,
             "MAL-2026-1 marks it malicious",
             vec![finding("MAL-2026-1", Severity::Critical)],
         );
@@ -341,7 +334,7 @@ mod tests {
     async fn a_review_waits_for_a_person_whose_approval_lets_it_on() {
         let h = harness(json!({"observedGeneration": 1}));
         let r = report(
-            ScanVerdict::AwaitingApproval,
+            Verdict::AwaitingApproval,
             "an install script",
             vec![finding("heuristics.install-script", Severity::Medium)],
         );
@@ -384,7 +377,7 @@ mod tests {
         crate::approval::record(&mut status, true, "alice", "reviewed", Some(1), now());
         let h = harness(serde_json::to_value(&status).expect("status"));
         let mut w = h.work();
-        let r = report(ScanVerdict::Denied, "a critical advisory", Vec::new());
+        let r = report(Verdict::Denied, "a critical advisory", Vec::new());
         decide(&mut w, "default", &r).await.expect("decide");
         let writes = h.fake.status_writes();
         let last = writes.last().expect("a status write");

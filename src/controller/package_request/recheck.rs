@@ -12,9 +12,9 @@ use kube::runtime::events::EventType;
 use super::super::error::Error;
 use super::work::Work;
 use super::{DEFAULT_RESCAN, now};
-use crate::api::package_request::PackageRequestPhase as Phase;
+use crate::api::package_request::{PackageRequestPhase as Phase, Verdict};
 use crate::api::{PackageRepository, ScanPolicy};
-use crate::scan::decide::{self, Verdict as ScanVerdict};
+use crate::scan::decide;
 
 pub fn rescan_interval(policy: &ScanPolicy) -> Duration {
     policy
@@ -76,7 +76,7 @@ pub async fn recheck(
         return Ok(Action::requeue(interval));
     };
     w.status().last_scan_time = Some(now());
-    if verdict.verdict != ScanVerdict::Denied {
+    if verdict.verdict != Verdict::Denied {
         w.save().await?;
         return Ok(Action::requeue(interval));
     }
