@@ -13,7 +13,7 @@ use kube::runtime::reflector::ObjectRef;
 use super::Shared;
 use super::error::Error;
 use super::kstatus::Progress;
-use super::report::{Judged, ready_reason, set_judged, write_and_record};
+use super::report::{Judged, Tracked};
 use crate::api::{PackageRepository, PackageRepositoryStatus};
 use crate::publish::target::{Endpoints, TargetError};
 
@@ -148,10 +148,9 @@ pub async fn reconcile(repo: Arc<PackageRepository>, ctx: Arc<Context>) -> Resul
         reason: judgement.reason,
         message: &judgement.message,
     };
-    let mut obj = (*repo).clone();
-    let before = obj.status.clone();
-    let status: &mut PackageRepositoryStatus = obj.status.get_or_insert_with(Default::default);
-    let was = ready_reason(&status.conditions);
+    let api: Api<PackageRepository> = Api::all(ctx.client.clone());
+    let mut t = Tracked::new(&api, &ctx.shared, (*repo).clone());
+    let status: &mut PackageRepositoryStatus = t.status();
     status.type_ = Some(kind(&repo).into());
     status.phase = Some(
         match judgement.progress {
@@ -163,14 +162,8 @@ pub async fn reconcile(repo: Arc<PackageRepository>, ctx: Arc<Context>) -> Resul
     );
     status.pypi_endpoint = judgement.endpoints.pypi.clone();
     status.npm_endpoint = judgement.endpoints.npm.clone();
-    set_judged(
-        &mut status.conditions,
-        &mut status.observed_generation,
-        &judged,
-        repo.metadata.generation,
-    );
-    let changed = obj.status != before;
-    write_and_record(&ctx, &obj, changed, was.as_deref(), &judged, "Check", None).await?;
+    t.settle(&judged, "Check", Some(judged.event_type()))
+        .await?;
     tracing::debug!(repository = %repo.name_any(), reason = judgement.reason, "repository judged");
     Ok(match judgement.progress {
         // The built-in store is this process: nothing to re-ask until something changes.

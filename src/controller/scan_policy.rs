@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
+use kube::api::Api;
 use kube::runtime::controller::Action;
 
 use super::Shared;
 use super::error::Error;
 use super::kstatus::Progress;
-use super::report::{Judged, ready_reason, set_judged, write_and_record};
+use super::report::{Judged, Tracked};
 use crate::api::ScanPolicy;
 use crate::api::package_request::Severity;
 use crate::api::scan_policy::ScanPolicySpec;
@@ -142,10 +143,9 @@ pub async fn reconcile(policy: Arc<ScanPolicy>, ctx: Arc<Shared>) -> Result<Acti
         reason: judgement.reason,
         message: &judgement.message,
     };
-    let mut obj = (*policy).clone();
-    let before = obj.status.clone();
-    let status = obj.status.get_or_insert_with(Default::default);
-    let was = ready_reason(&status.conditions);
+    let api: Api<ScanPolicy> = Api::all(ctx.client.clone());
+    let mut t = Tracked::new(&api, &ctx, (*policy).clone());
+    let status = t.status();
     status.phase = Some(
         match judgement.progress {
             Progress::Stalled => "Invalid",
@@ -154,24 +154,9 @@ pub async fn reconcile(policy: Arc<ScanPolicy>, ctx: Arc<Shared>) -> Result<Acti
         .into(),
     );
     status.expired_exceptions = judgement.expired.clone();
-    set_judged(
-        &mut status.conditions,
-        &mut status.observed_generation,
-        &judged,
-        policy.metadata.generation,
-    );
-    let changed = obj.status != before;
     // A valid policy is what everyone expects: only news is told.
-    write_and_record(
-        &ctx,
-        &obj,
-        changed,
-        was.as_deref(),
-        &judged,
-        "Validate",
-        Some("Valid"),
-    )
-    .await?;
+    let event = (judgement.reason != "Valid").then(|| judged.event_type());
+    t.settle(&judged, "Validate", event).await?;
     tracing::debug!(policy = %policy.name_any(), reason = judgement.reason, "policy judged");
     // Looked at again when the next exception expires, so its expiry shows when it happens.
     Ok(Action::requeue(

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use kube::Resource;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -11,44 +10,41 @@ use kube::runtime::reflector::ObjectRef;
 
 use super::super::error::Error;
 use super::super::kstatus::{set_phase, set_retrying};
+use super::super::report::Tracked;
 use super::Context;
 use super::{backoff, now};
+use crate::api::PackageRequest;
 use crate::api::package_request::PackageRequestPhase as Phase;
-use crate::api::{PackageRequest, PackageRequestStatus};
 
 /// The request being worked on: its latest known state, written back as the work moves on.
 pub struct Work<'a> {
-    api: &'a Api<PackageRequest>,
+    tracked: Tracked<'a, PackageRequest>,
     pub ctx: &'a Context,
-    pub obj: PackageRequest,
-    /// The status as last written (or read), to skip writes that change nothing.
-    saved: PackageRequestStatus,
-    reference: k8s_openapi::api::core::v1::ObjectReference,
     /// The phase the reconcile found, before its steps moved it.
     pub found_phase: Option<Phase>,
 }
 
+impl<'a> std::ops::Deref for Work<'a> {
+    type Target = Tracked<'a, PackageRequest>;
+    fn deref(&self) -> &Self::Target {
+        &self.tracked
+    }
+}
+
+impl std::ops::DerefMut for Work<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tracked
+    }
+}
+
 impl<'a> Work<'a> {
     pub fn new(api: &'a Api<PackageRequest>, ctx: &'a Context, obj: PackageRequest) -> Work<'a> {
-        let saved = obj.status.clone().unwrap_or_default();
-        let reference = obj.object_ref(&());
-        let found_phase = saved.phase;
+        let found_phase = obj.status.as_ref().and_then(|s| s.phase);
         Work {
-            api,
+            tracked: Tracked::new(api, &ctx.shared, obj),
             ctx,
-            obj,
-            saved,
-            reference,
             found_phase,
         }
-    }
-
-    pub fn status(&mut self) -> &mut PackageRequestStatus {
-        self.obj.status.get_or_insert_with(Default::default)
-    }
-
-    pub fn generation(&self) -> Option<i64> {
-        self.obj.metadata.generation
     }
 
     pub fn label(&self) -> String {
@@ -61,21 +57,6 @@ impl<'a> Work<'a> {
     pub fn phase(&mut self, phase: Phase, reason: &str, message: &str) {
         let generation = self.generation();
         set_phase(self.status(), phase, reason, message, generation, now());
-    }
-
-    /// Writes status when it changed, guarded by the resourceVersion it was computed from: a
-    /// write that raced an approver's fails with 409 and the reconcile starts again.
-    pub async fn save(&mut self) -> Result<bool, Error> {
-        if self.obj.status.as_ref() == Some(&self.saved) {
-            return Ok(false);
-        }
-        self.obj = super::super::write_status(self.api, &self.obj).await?;
-        self.saved = self.obj.status.clone().unwrap_or_default();
-        Ok(true)
-    }
-
-    pub async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
-        super::super::record(self.ctx, &self.reference, type_, reason, action, note).await;
     }
 
     /// Counts one more consecutive failure in status (what the back-off doubles on) and returns

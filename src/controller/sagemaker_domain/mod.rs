@@ -17,12 +17,12 @@ use kube::{Resource, ResourceExt};
 use tracing::Instrument;
 
 use super::error::Error;
-use super::kstatus::{Progress, set_progress};
+use super::kstatus::Progress;
+use super::report::{Judged, Tracked};
 use super::{Shared, Step};
 use crate::api::conditions::{ConditionStatus, set_condition, types};
 use crate::api::sagemaker_domain::{
     DomainDeletionPolicy, ManagementPolicy, SageMakerDomain, SageMakerDomainSpec,
-    SageMakerDomainStatus,
 };
 use crate::aws::sagemaker::{DomainView, Domains, SageMakerError};
 
@@ -99,64 +99,51 @@ pub async fn reconcile(d: Arc<SageMakerDomain>, ctx: Arc<Context>) -> Result<Act
     .await
 }
 
+/// The domain being worked on: [`Tracked`] with the domain's phase words and its one exception
+/// to writing every change (a resync that moved only `lastSyncTime`).
 struct Work<'a> {
-    api: &'a Api<SageMakerDomain>,
+    tracked: Tracked<'a, SageMakerDomain>,
     ctx: &'a Context,
-    obj: SageMakerDomain,
-    saved: SageMakerDomainStatus,
+}
+
+impl<'a> std::ops::Deref for Work<'a> {
+    type Target = Tracked<'a, SageMakerDomain>;
+    fn deref(&self) -> &Self::Target {
+        &self.tracked
+    }
+}
+
+impl std::ops::DerefMut for Work<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tracked
+    }
 }
 
 impl Work<'_> {
-    fn status(&mut self) -> &mut SageMakerDomainStatus {
-        self.obj.status.get_or_insert_with(Default::default)
-    }
-
     fn progress(&mut self, phase: &str, progress: Progress, reason: &str, message: &str) {
-        let generation = self.obj.metadata.generation;
-        let s = self.status();
-        s.phase = Some(phase.into());
-        s.observed_generation = generation;
-        set_progress(
-            &mut s.conditions,
+        self.status().phase = Some(phase.into());
+        self.judge(&Judged {
             progress,
             reason,
             message,
-            generation,
-            Time(Timestamp::now()),
-        );
+        });
     }
 
     async fn save(&mut self) -> Result<bool, Error> {
-        if self.obj.status.as_ref() == Some(&self.saved) {
-            return Ok(false);
-        }
         // A resync that found nothing new moves only lastSyncTime: written at most once a minute,
         // so short resync periods do not turn into a status write per resync.
         if let Some(current) = &self.obj.status {
+            let saved = self.saved();
             let mut same = current.clone();
-            same.last_sync_time = self.saved.last_sync_time.clone();
-            let fresh = self.saved.last_sync_time.as_ref().is_some_and(|t| {
+            same.last_sync_time = saved.last_sync_time.clone();
+            let fresh = saved.last_sync_time.as_ref().is_some_and(|t| {
                 Timestamp::now().duration_since(t.0) < SignedDuration::from_secs(LAST_SYNC_REFRESH)
             });
-            if same == self.saved && fresh {
+            if same == *saved && fresh {
                 return Ok(false);
             }
         }
-        self.obj = super::write_status(self.api, &self.obj).await?;
-        self.saved = self.obj.status.clone().unwrap_or_default();
-        Ok(true)
-    }
-
-    async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
-        super::record(
-            self.ctx,
-            &self.obj.object_ref(&()),
-            type_,
-            reason,
-            action,
-            note,
-        )
-        .await;
+        self.tracked.save().await
     }
 
     /// A phase change, with an event when it is new.
@@ -168,19 +155,13 @@ impl Work<'_> {
         message: &str,
         event: Option<EventType>,
     ) -> Result<(), Error> {
-        let before = self.status().conditions.clone();
-        self.progress(phase, progress, reason, message);
-        let changed_reason = before
-            .iter()
-            .find(|c| c.type_ == types::READY)
-            .is_none_or(|c| c.reason != reason);
-        self.save().await?;
-        if let Some(t) = event
-            && changed_reason
-        {
-            self.event(t, reason, phase, message.to_string()).await;
-        }
-        Ok(())
+        self.status().phase = Some(phase.into());
+        let judged = Judged {
+            progress,
+            reason,
+            message,
+        };
+        self.tracked.settle(&judged, phase, event).await
     }
 }
 
@@ -251,10 +232,8 @@ async fn apply(
     api: &Api<SageMakerDomain>,
 ) -> Result<Action, Error> {
     let mut w = Work {
-        api,
+        tracked: Tracked::new(api, &ctx.shared, d.clone()),
         ctx,
-        obj: d.clone(),
-        saved: d.status.clone().unwrap_or_default(),
     };
     let spec = d.spec.clone();
     // A requested reconcile is this one: acknowledged with the status it writes.
