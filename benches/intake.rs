@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Instant;
 
-use airlock::pipeline::package::PackageRef;
+use airlock::package::PackageRef;
 use airlock::pipeline::unpack::{Limits, unpack_path};
 use common::archives::{self, ZipEntry};
 use common::registry::{Fault, FixtureRegistry, pipeline};
@@ -234,7 +234,7 @@ async fn main() {
                 &[(
                     path.as_path(),
                     name.as_str(),
-                    airlock::pipeline::resolve::FileKind::Wheel,
+                    airlock::package::file::FileKind::Wheel,
                 )],
             )
             .await

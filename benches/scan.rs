@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use airlock::api::package_request::Ecosystem;
 use airlock::api::scan_policy::ScanPolicySpec;
-use airlock::pipeline::resolve::{FileKind, PackageMetadata};
+use airlock::package::file::FileKind;
+use airlock::pipeline::resolve::PackageMetadata;
 use airlock::pipeline::unpack::Limits;
 use airlock::scan::advisories::AdvisoryDb;
 use airlock::scan::heuristics::{
@@ -279,10 +280,10 @@ fn main() {
 }
 
 fn live_numpy() {
+    use airlock::net::client::{HttpClient, HttpConfig};
     use airlock::pipeline::{
         cache::Cache,
         fetch::Fetcher,
-        http::{HttpClient, HttpConfig},
         resolve::{Registries, Resolver},
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");

@@ -1,12 +1,14 @@
 //! airlock: the airlock between public package registries and isolated SageMaker Studio domains.
 //!
 //! The crate is laid out as the architecture is: [`api`] holds the custom resources;
-//! [`controller`] the reconcilers and their runtime; [`pipeline`] the package pipeline (resolve,
+//! [`controller`] the reconcilers and their runtime; [`package`] the vocabulary every layer
+//! speaks (names, versions, file kinds, digests); [`pipeline`] the package pipeline (resolve,
 //! fetch, unpack); [`scan`] the scanners and the decision; [`publish`] the built-in repository and
 //! the uploads in each ecosystem's protocol; [`aws`] the CodeArtifact and SageMaker adapters;
 //! `dev` the local development environment (an in-memory API server and the AWS emulators;
 //! the `dev` feature, on by default and left out of the controller image);
-//! [`serve`] the bounded HTTP server they all use; [`cli`] the command line, with
+//! [`net`] HTTP both ways (the bounded server every endpoint runs on, the allow-listed client
+//! every outbound request goes through); [`cli`] the command line, with
 //! [`approval`], [`reconcile`] and [`status`] behind its `approve`/`deny`, `reconcile` and
 //! `status` commands.
 
@@ -17,9 +19,10 @@ pub mod cli;
 pub mod controller;
 #[cfg(feature = "dev")]
 pub mod dev;
+pub mod net;
+pub mod package;
 pub mod pipeline;
 pub mod publish;
 pub mod reconcile;
 pub mod scan;
-pub mod serve;
 pub mod status;

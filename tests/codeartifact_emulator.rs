@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use airlock::dev::codeartifact::CodeArtifactEmulator;
-use airlock::pipeline::resolve::FileKind;
+use airlock::package::file::FileKind;
 use airlock::publish::codeartifact::{PublishError, Publisher, Repository};
 use airlock::publish::upload::{Outcome, UploadError};
 use aws_sdk_codeartifact::types::{PackageFormat, PackageVersionStatus};

@@ -2,7 +2,7 @@
 //! `every_rule_has_fixtures`.
 
 use airlock::api::package_request::Ecosystem;
-use airlock::pipeline::resolve::FileKind;
+use airlock::package::file::FileKind;
 use airlock::scan::heuristics::{self, rules::RULES, typosquat};
 
 /// (rule, path, content that must fire it, similar content that must not).

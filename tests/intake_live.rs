@@ -2,10 +2,10 @@
 //! `AIRLOCK_LIVE_TESTS=1`, reported as ignored otherwise (CI and the default test run stay
 //! offline).
 
+use airlock::net::client::{HttpClient, HttpConfig};
+use airlock::package::PackageRef;
 use airlock::pipeline::cache::Cache;
 use airlock::pipeline::fetch::Fetcher;
-use airlock::pipeline::http::{HttpClient, HttpConfig};
-use airlock::pipeline::package::PackageRef;
 use airlock::pipeline::resolve::{Registries, Resolver};
 use airlock::pipeline::unpack::{Limits, unpack_path};
 

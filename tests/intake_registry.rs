@@ -3,10 +3,11 @@
 
 mod common;
 
+use airlock::net::client::HttpError;
+use airlock::package::PackageRef;
+use airlock::package::file::FileKind;
 use airlock::pipeline::fetch::FetchError;
-use airlock::pipeline::http::HttpError;
-use airlock::pipeline::package::PackageRef;
-use airlock::pipeline::resolve::{FileKind, ResolveError};
+use airlock::pipeline::resolve::ResolveError;
 use common::archives;
 use common::registry::{Fault, FixtureRegistry, pipeline, sha256_hex};
 use serde_json::json;

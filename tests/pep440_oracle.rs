@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::str::FromStr;
 
-use airlock::pipeline::version::pep440::Version;
+use airlock::package::version::pep440::Version;
 
 /// Every version an OSV record names: in `versions` and in its ranges' events.
 fn versions_in(dir: &Path, out: &mut BTreeSet<String>) -> usize {

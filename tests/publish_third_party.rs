@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use airlock::pipeline::http::{HttpClient, HttpConfig};
-use airlock::pipeline::resolve::FileKind;
+use airlock::net::client::{HttpClient, HttpConfig};
+use airlock::package::file::FileKind;
 use airlock::publish::upload::npm::{self, NpmTarget};
 use airlock::publish::upload::pypi::{self, Distribution, PypiTarget};
 use airlock::publish::upload::{Outcome, Secret, UploadError};

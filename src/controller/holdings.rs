@@ -23,7 +23,7 @@ use crate::api::package_repository::DeletionPolicy;
 use crate::api::package_request::Ecosystem;
 use crate::api::package_request::Verdict;
 use crate::api::{PackageRepository, PackageRequest};
-use crate::pipeline::package::normalize_pypi_name;
+use crate::package::normalize_pypi_name;
 use crate::scan::advisories::AdvisoryDb;
 use crate::scan::decide;
 

@@ -22,7 +22,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::api::PackageRequest;
 use crate::api::package_request::PackageRequestPhase;
-use crate::serve::respond;
+use crate::net::server::respond;
 
 /// Histogram buckets in seconds: from a cached tiny package to a large wheel over a slow link.
 const BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -218,7 +218,7 @@ pub async fn serve(
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    crate::serve::spawn(listener, move |req| {
+    crate::net::server::spawn(listener, move |req| {
         let metrics = metrics.clone();
         let requests = requests.clone();
         async move {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use http::{Response, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::serve::Body;
+use crate::net::server::Body;
 
 use super::codeartifact::ACCOUNT;
 
@@ -58,7 +58,7 @@ fn now() -> i64 {
 }
 
 fn json_reply(status: StatusCode, v: &Value) -> Response<Body> {
-    crate::serve::respond(status, "application/x-amz-json-1.1", v.to_string())
+    crate::net::server::respond(status, "application/x-amz-json-1.1", v.to_string())
 }
 
 /// An error as SageMaker's awsJson1.1 sends it: status, `__type` and `Message` (the member its

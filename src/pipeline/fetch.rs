@@ -8,8 +8,8 @@ use ring::digest::{Context, SHA1_FOR_LEGACY_USE_ONLY, SHA256, SHA512};
 use tokio::io::AsyncWriteExt;
 
 use super::cache::Cache;
-use super::http::{Failure, HttpClient, HttpError};
 use super::resolve::ResolvedFile;
+use crate::net::client::{Failure, HttpClient, HttpError};
 
 /// The sha256 of `bytes`, as lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {

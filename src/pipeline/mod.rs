@@ -1,15 +1,12 @@
 //! The package pipeline, one module a step: [`resolve`] the exact files
 //! of a version, [`fetch`] and verify them into the [`cache`], [`unpack`] them for the scanners.
-//! [`package`] names what is asked for, [`version`] compares versions per ecosystem, [`http`] is
-//! the one way out to a registry.
+//! What the steps speak of (names, versions, file kinds, digests) is [`crate::package`]; the way
+//! out to a registry is [`crate::net::client`].
 
 pub mod cache;
 pub mod fetch;
-pub mod http;
-pub mod package;
 pub mod resolve;
 pub mod unpack;
-pub mod version;
 
 /// The resolver and fetcher a pipeline runs with: one HTTP client allowed to reach the
 /// registries' hosts and `extra_hosts` (mirrors' file hosts, an OSV API), and the download cache
@@ -21,7 +18,8 @@ pub fn intake(
 ) -> Result<(resolve::Resolver, fetch::Fetcher), String> {
     let mut hosts = registries.allowed_hosts();
     hosts.extend(extra_hosts.iter().cloned());
-    let http = http::HttpClient::new(hosts, http::HttpConfig::default())?;
+    let http =
+        crate::net::client::HttpClient::new(hosts, crate::net::client::HttpConfig::default())?;
     let cache = cache::Cache::open(cache_dir)
         .map_err(|e| format!("the download cache {}: {e}", cache_dir.display()))?;
     Ok((

@@ -15,8 +15,8 @@ use aws_sdk_codeartifact::types::{
 };
 use url::Url;
 
-use crate::pipeline::http::{HttpClient, HttpConfig, host_of};
-use crate::pipeline::resolve::FileKind;
+use crate::net::client::{HttpClient, HttpConfig, host_of};
+use crate::package::file::FileKind;
 use crate::publish::upload::npm::{self as npm_upload, NpmTarget};
 use crate::publish::upload::pypi::{self as pypi_upload, Distribution, PypiTarget};
 use crate::publish::upload::{Outcome, Secret, UploadError};
@@ -147,7 +147,7 @@ fn package_parts<'a>(
         }
         PackageFormat::Pypi => (
             None,
-            std::borrow::Cow::Owned(crate::pipeline::package::normalize_pypi_name(package)),
+            std::borrow::Cow::Owned(crate::package::normalize_pypi_name(package)),
         ),
         _ => (None, std::borrow::Cow::Borrowed(package)),
     }
@@ -439,7 +439,7 @@ impl Publisher {
         version: &str,
         files: &[(&std::path::Path, &str, FileKind)],
     ) -> Result<Vec<Outcome>, PublishError> {
-        let normal = crate::pipeline::package::normalize_pypi_name(name);
+        let normal = crate::package::normalize_pypi_name(name);
         let existing = self
             .asset_digests(repo, PackageFormat::Pypi, None, &normal, version)
             .await?;

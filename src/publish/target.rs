@@ -9,7 +9,7 @@ use super::codeartifact::{PublishError, Publisher, Repository};
 use crate::api::PackageRepository;
 use crate::api::package_repository::DeletionPolicy;
 use crate::api::package_request::Ecosystem;
-use crate::pipeline::resolve::FileKind;
+use crate::package::file::FileKind;
 use crate::publish::builtin::store::{Published, Store, StoreError, Withdrawal};
 use crate::publish::upload::{Outcome, package_json};
 use crate::scan::package::LocalFile;

@@ -12,9 +12,10 @@ use super::package::{self, LocalFile, OwnedSubject, PackageReport};
 use super::report::{self, Output};
 use crate::api::package_request::Ecosystem;
 use crate::api::scan_policy::{ScanPolicy, ScanPolicySpec};
+use crate::package::PackageRef;
+use crate::package::file::FileKind;
 use crate::pipeline::fetch::Fetcher;
-use crate::pipeline::package::PackageRef;
-use crate::pipeline::resolve::{self, FileKind, PackageMetadata, Registries, Resolver};
+use crate::pipeline::resolve::{self, PackageMetadata, Registries, Resolver};
 use crate::pipeline::unpack::Limits;
 
 pub struct ScanArgs {
@@ -101,11 +102,7 @@ pub async fn run(args: ScanArgs) -> (Vec<(String, PackageReport)>, Vec<ScanError
             ..Registries::default()
         };
         let mut extra_hosts = args.allowed_hosts.clone();
-        extra_hosts.extend(
-            args.osv_api
-                .as_ref()
-                .and_then(crate::pipeline::http::host_of),
-        );
+        extra_hosts.extend(args.osv_api.as_ref().and_then(crate::net::client::host_of));
         let (resolver, fetcher) =
             crate::pipeline::intake(registries, &extra_hosts, &args.cache_dir)?;
         let osv = args.osv_api.clone().map(|base| OsvApi {

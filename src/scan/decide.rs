@@ -9,7 +9,7 @@ use super::heuristics::weight;
 use crate::api::package_request::Verdict;
 use crate::api::package_request::{Ecosystem, Severity};
 use crate::api::scan_policy::{ApprovalMode, ScanPolicySpec};
-use crate::pipeline::package::normalize_pypi_name;
+use crate::package::normalize_pypi_name;
 use crate::pipeline::unpack::Finding;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

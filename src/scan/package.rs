@@ -15,8 +15,9 @@ use super::heuristics::{self, npm_manifest, typosquat};
 use super::license;
 use crate::api::package_request::Ecosystem;
 use crate::api::scan_policy::ScanPolicySpec;
+use crate::package::file::FileKind;
 use crate::pipeline::fetch::FetchedFile;
-use crate::pipeline::resolve::{CoreMetadata, FileKind, PackageMetadata, ResolvedFile};
+use crate::pipeline::resolve::{CoreMetadata, PackageMetadata, ResolvedFile};
 use crate::pipeline::unpack::{self, Finding, Limits};
 
 /// One file of the package, on local disk and verified.

@@ -429,7 +429,7 @@ pub fn pipeline(
     airlock::pipeline::resolve::Resolver,
     airlock::pipeline::fetch::Fetcher,
 ) {
-    use airlock::pipeline::http::{HttpClient, HttpConfig};
+    use airlock::net::client::{HttpClient, HttpConfig};
     use airlock::pipeline::resolve::{Registries, Resolver};
     let registries = Registries {
         pypi_index: url::Url::parse(&format!("{}/simple/", reg.base())).expect("url"),

@@ -12,8 +12,8 @@ use super::super::error::Error;
 use super::Step;
 use super::work::{Work, unless_deleted};
 use crate::api::package_request::{PackageRequestPhase as Phase, VerifiedFile};
+use crate::package::PackageRef;
 use crate::pipeline::fetch::{FetchError, FetchedFile};
-use crate::pipeline::package::PackageRef;
 use crate::pipeline::resolve::{ResolveError, ResolvedFile, ResolvedPackage};
 use crate::scan::package::LocalFile;
 

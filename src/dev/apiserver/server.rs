@@ -44,13 +44,13 @@ impl ApiServer {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let served = store.clone();
-        crate::serve::spawn(listener, move |req| handle(served.clone(), addr, req));
+        crate::net::server::spawn(listener, move |req| handle(served.clone(), addr, req));
         Ok(Self { store, addr })
     }
 }
 
 fn json_response(code: StatusCode, body: &Value) -> Response<Body> {
-    crate::serve::respond(
+    crate::net::server::respond(
         code,
         "application/json",
         serde_json::to_vec(body).unwrap_or_default(),
@@ -75,8 +75,8 @@ impl Query {
                 .map(|p| {
                     let (k, v) = p.split_once('=').unwrap_or((p, ""));
                     (
-                        crate::serve::percent_decode_query(k),
-                        crate::serve::percent_decode_query(v),
+                        crate::net::server::percent_decode_query(k),
+                        crate::net::server::percent_decode_query(v),
                     )
                 })
                 .collect(),
@@ -113,7 +113,7 @@ async fn handle(
         .trim_matches('/')
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(crate::serve::percent_decode_query)
+        .map(crate::net::server::percent_decode_query)
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let resp = match (req.method(), segs.as_slice()) {

@@ -13,10 +13,10 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 
 use super::{Emulator, MAX_BODY, multipart};
-use crate::pipeline::version::pep440::Version;
+use crate::net::server::Body;
+use crate::package::version::pep440::Version;
 use crate::publish::builtin::server::read;
 use crate::publish::builtin::store::{Published, Store, StoreError};
-use crate::serve::Body;
 
 fn plain(status: StatusCode, message: &str) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(format!("{message}\n"))).boxed());
@@ -25,7 +25,7 @@ fn plain(status: StatusCode, message: &str) -> Response<Body> {
 }
 
 fn json_response(status: StatusCode, v: Value) -> Response<Body> {
-    crate::serve::respond(
+    crate::net::server::respond(
         status,
         "application/json",
         serde_json::to_vec(&v).unwrap_or_default(),
@@ -52,7 +52,7 @@ pub(super) fn assets(store: &Store, format: &str, name: &str, version: &str) -> 
         "pypi" => {
             let wanted = Version::parse(version).ok();
             store
-                .pypi_project(&crate::pipeline::package::normalize_pypi_name(name))
+                .pypi_project(&crate::package::normalize_pypi_name(name))
                 .ok()
                 .flatten()
                 .map(|p| {
@@ -89,7 +89,7 @@ pub(super) fn stored_status(
         "pypi" => {
             let wanted = Version::parse(version).ok()?;
             store
-                .pypi_project(&crate::pipeline::package::normalize_pypi_name(name))
+                .pypi_project(&crate::package::normalize_pypi_name(name))
                 .ok()
                 .flatten()?
                 .files
@@ -121,7 +121,7 @@ pub(super) fn stored_status(
 pub(super) fn versions(store: &Store, format: &str, name: &str) -> Vec<String> {
     match format {
         "pypi" => store
-            .pypi_project(&crate::pipeline::package::normalize_pypi_name(name))
+            .pypi_project(&crate::package::normalize_pypi_name(name))
             .ok()
             .flatten()
             .map(|p| p.files.iter().map(|f| f.version.clone()).collect())
@@ -260,7 +260,7 @@ async fn pypi_upload(
     }
     // An upload never changes a version's status: a withdrawn one (Unlisted, Archived) comes
     // back through UpdatePackageVersionsStatus only, a Disposed one not at all.
-    let normal = crate::pipeline::package::normalize_pypi_name(name);
+    let normal = crate::package::normalize_pypi_name(name);
     let status = if disposed(&normal, version) {
         Some("Disposed")
     } else {

@@ -20,8 +20,8 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use crate::net::server::Body;
 use crate::publish::builtin::store::{Store, Withdrawal};
-use crate::serve::Body;
 
 /// The account the emulator pretends to be.
 pub const ACCOUNT: &str = "111122223333";
@@ -85,7 +85,7 @@ fn now() -> i64 {
 
 /// An AWS error in the REST-JSON shape the SDKs read: status, `x-amzn-ErrorType`, `message`.
 fn aws_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response<Body> {
-    let mut r = crate::serve::respond(
+    let mut r = crate::net::server::respond(
         status,
         "application/json",
         json!({"message": message.into()}).to_string(),
@@ -97,7 +97,7 @@ fn aws_error(status: StatusCode, kind: &str, message: impl Into<String>) -> Resp
 }
 
 fn ok(body: Value) -> Response<Body> {
-    crate::serve::respond(StatusCode::OK, "application/json", body.to_string())
+    crate::net::server::respond(StatusCode::OK, "application/json", body.to_string())
 }
 
 fn not_found(what: &str) -> Response<Body> {
@@ -106,7 +106,7 @@ fn not_found(what: &str) -> Response<Body> {
 
 /// ConflictException as CodeArtifact's model has it: `message`, `resourceId`, `resourceType`.
 fn conflict(resource_type: &str, resource_id: &str, message: impl Into<String>) -> Response<Body> {
-    let mut r = crate::serve::respond(
+    let mut r = crate::net::server::respond(
         StatusCode::CONFLICT,
         "application/json",
         json!({"message": message.into(), "resourceId": resource_id, "resourceType": resource_type})
@@ -156,7 +156,7 @@ fn query(req: &Request<Incoming>) -> HashMap<String, String> {
         .unwrap_or("")
         .split('&')
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), crate::serve::percent_decode_query(v)))
+        .map(|(k, v)| (k.to_string(), crate::net::server::percent_decode_query(v)))
         .collect()
 }
 
@@ -193,7 +193,7 @@ impl CodeArtifactEmulator {
             }
         }
         let served = inner.clone();
-        crate::serve::spawn(listener, move |req| {
+        crate::net::server::spawn(listener, move |req| {
             let emu = served.clone();
             async move { Ok::<_, Infallible>(emu.handle(req).await) }
         });
@@ -589,7 +589,7 @@ impl Emulator {
         // other spelling names no version AWS holds (only, perhaps, an origin configuration put
         // under that very spelling).
         let spelled_as_stored =
-            format != "pypi" || crate::pipeline::package::normalize_pypi_name(&package) == package;
+            format != "pypi" || crate::package::normalize_pypi_name(&package) == package;
         let assets_of = |v: &str| {
             if spelled_as_stored {
                 endpoints::assets(&store, &format, &full_name, v)

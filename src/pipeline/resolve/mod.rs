@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use url::Url;
 
-use super::http::{HttpClient, HttpError, host_of};
-use super::package::PackageRef;
 use crate::api::package_request::Ecosystem;
+use crate::net::client::{HttpClient, HttpError, host_of};
+use crate::package::PackageRef;
+use crate::package::file::{Digests, FileKind};
 
 pub use core_metadata::CoreMetadata;
 pub use npm::document_path as npm_document_path;
@@ -58,24 +59,6 @@ impl Registries {
         hosts.dedup();
         hosts
     }
-}
-
-/// Upstream digests of a file, lower-case hex.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Digests {
-    pub sha256: Option<String>,
-    /// From npm's `integrity` (SRI `sha512-…`).
-    pub sha512: Option<String>,
-    /// npm's legacy `shasum`.
-    pub sha1: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FileKind {
-    Wheel,
-    Sdist,
-    Tarball,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

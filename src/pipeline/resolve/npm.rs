@@ -8,9 +8,9 @@ use super::{
     ResolvedPackage, Resolver,
 };
 use crate::api::package_request::Ecosystem;
-use crate::pipeline::http::HttpError;
-use crate::pipeline::package::PackageRef;
-use crate::pipeline::version::{parse_npm, same_release};
+use crate::net::client::HttpError;
+use crate::package::PackageRef;
+use crate::package::version::{parse_npm, same_release};
 
 /// The lifecycle scripts npm runs when a package is installed from a registry.
 pub const INSTALL_SCRIPTS: [&str; 3] = ["preinstall", "install", "postinstall"];

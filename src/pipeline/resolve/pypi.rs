@@ -10,9 +10,9 @@ use super::{
     ResolvedFile, ResolvedPackage, Resolver, SkippedFile,
 };
 use crate::api::package_request::Ecosystem;
-use crate::pipeline::http::HttpError;
-use crate::pipeline::package::{PackageRef, normalize_pypi_name};
-use crate::pipeline::version::pep440::Version;
+use crate::net::client::HttpError;
+use crate::package::version::pep440::Version;
+use crate::package::{PackageRef, normalize_pypi_name};
 
 pub const SIMPLE_JSON: &str = "application/vnd.pypi.simple.v1+json";
 

@@ -16,8 +16,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
 use super::store::{NpmPackage, PypiProject, Store};
-use crate::pipeline::package::normalize_pypi_name;
-use crate::serve::Body;
+use crate::net::server::Body;
+use crate::package::normalize_pypi_name;
 
 pub const SIMPLE_JSON: &str = "application/vnd.pypi.simple.v1+json";
 
@@ -48,7 +48,7 @@ impl RepositoryServer {
             .unwrap_or_else(|| format!("http://{addr}"))
             .into();
         let served = store.clone();
-        crate::serve::spawn(listener, move |req| {
+        crate::net::server::spawn(listener, move |req| {
             let store = served.clone();
             let base = base.clone();
             async move { Ok::<_, Infallible>(handle(&store, req, &base).await) }
@@ -66,11 +66,11 @@ impl RepositoryServer {
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
-    crate::serve::respond(status, "text/plain; charset=utf-8", body.into())
+    crate::net::server::respond(status, "text/plain; charset=utf-8", body.into())
 }
 
 fn typed(content_type: &'static str, body: Vec<u8>) -> Response<Body> {
-    crate::serve::respond(StatusCode::OK, content_type, body)
+    crate::net::server::respond(StatusCode::OK, content_type, body)
 }
 
 /// A storage failure: the detail (with the data directory's paths) goes to the log, the
@@ -144,7 +144,7 @@ pub async fn read<B>(store: &Store, req: &Request<B>, path: &str, base: &str) ->
         };
     }
     if let Some(rest) = path.strip_prefix("/npm/") {
-        let decoded = crate::serve::percent_decode(rest);
+        let decoded = crate::net::server::percent_decode(rest);
         if let Some((name, tarball)) = decoded.split_once("/-/") {
             return match store.npm_package(name) {
                 Ok(Some(p)) => match p
@@ -263,7 +263,7 @@ fn npm_document(p: &NpmPackage, base: &str) -> Value {
     let latest = listed
         .iter()
         .filter_map(|(v, _)| {
-            crate::pipeline::version::parse_npm(v)
+            crate::package::version::parse_npm(v)
                 .filter(|s| s.pre.is_empty())
                 .map(|s| (s, (*v).clone()))
         })

@@ -14,8 +14,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::package::normalize_pypi_name;
 use crate::pipeline::cache::Cache;
-use crate::pipeline::package::normalize_pypi_name;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -410,9 +410,9 @@ impl Store {
                 let Some(mut project) = self.read_doc::<PypiProject>(&path)? else {
                     return Ok(false);
                 };
-                let wanted = crate::pipeline::version::pep440::Version::parse(version).ok();
+                let wanted = crate::package::version::pep440::Version::parse(version).ok();
                 let is_version = |f: &PypiFile| {
-                    crate::pipeline::version::pep440::Version::parse(&f.version).ok() == wanted
+                    crate::package::version::pep440::Version::parse(&f.version).ok() == wanted
                 };
                 if how == Withdrawal::Dispose {
                     let (gone, kept) = project.files.into_iter().partition(is_version);

@@ -11,7 +11,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
-use crate::pipeline::http::HttpError;
+use crate::net::client::HttpError;
 use crate::pipeline::resolve::CoreMetadata;
 use crate::pipeline::unpack::{self, Limits};
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::{Outcome, Secret, UploadError, package_json, snippet};
-use crate::pipeline::http::HttpClient;
+use crate::net::client::HttpClient;
 use crate::pipeline::resolve::npm_document_path;
 
 #[derive(Clone, Debug)]

@@ -11,9 +11,9 @@ use url::Url;
 
 use super::blake2b::blake2b_256_hex;
 use super::{Outcome, Secret, UploadError, core_metadata, snippet};
-use crate::pipeline::http::HttpClient;
-use crate::pipeline::package::normalize_pypi_name;
-use crate::pipeline::resolve::FileKind;
+use crate::net::client::HttpClient;
+use crate::package::file::FileKind;
+use crate::package::normalize_pypi_name;
 
 /// Where and as whom to upload.
 #[derive(Clone, Debug)]

@@ -17,7 +17,7 @@ use url::Url;
 
 use super::{AdvisoryDb, osv_name};
 use crate::api::package_request::Ecosystem;
-use crate::pipeline::http::{Failure, HttpClient, HttpConfig, HttpError};
+use crate::net::client::{Failure, HttpClient, HttpConfig, HttpError};
 
 /// Where osv.dev publishes its exports.
 pub const DEFAULT_BASE: &str = "https://osv-vulnerabilities.storage.googleapis.com/";
@@ -95,7 +95,7 @@ pub struct Exports {
 impl Exports {
     /// Downloads from `base` (which must end in `/`) into `dir`; only `base`'s host is reached.
     pub fn new(base: Url, dir: PathBuf) -> Result<Exports, String> {
-        let host = crate::pipeline::http::host_of(&base)
+        let host = crate::net::client::host_of(&base)
             .ok_or_else(|| format!("--advisories-url {base}: not an http(s) URL with a host"))?;
         let http = HttpClient::new(vec![host], HttpConfig::default())?;
         Ok(Exports { base, dir, http })

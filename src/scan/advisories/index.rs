@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{Affected, Record};
 use crate::api::package_request::Ecosystem;
-use crate::pipeline::version::{parse_npm, pep440};
+use crate::package::version::{parse_npm, pep440};
 
 /// A version in the order its range type uses.
 #[derive(Clone, Debug)]

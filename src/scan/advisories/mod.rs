@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::api::package_request::{Ecosystem, Severity};
-use crate::pipeline::package::normalize_pypi_name;
+use crate::package::normalize_pypi_name;
 use crate::pipeline::unpack::{self, Limits};
 
 #[derive(Clone, Debug, Deserialize)]

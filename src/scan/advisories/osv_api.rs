@@ -6,8 +6,8 @@ use url::Url;
 
 use super::{AdvisoryDb, Record};
 use crate::api::package_request::Ecosystem;
-use crate::pipeline::http::{HttpClient, HttpError};
-use crate::pipeline::package::normalize_pypi_name;
+use crate::net::client::{HttpClient, HttpError};
+use crate::package::normalize_pypi_name;
 
 /// Answers larger than this are not OSV answers.
 const MAX_ANSWER_BYTES: u64 = 32 << 20;

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use regex::bytes::Regex;
 
 use crate::api::package_request::Severity;
-use crate::pipeline::resolve::FileKind;
+use crate::package::file::FileKind;
 use crate::pipeline::unpack::Finding;
 use rules::{Check, RULES, Scope};
 

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use crate::api::package_request::{Ecosystem, Severity};
-use crate::pipeline::package::normalize_pypi_name;
+use crate::package::normalize_pypi_name;
 use crate::pipeline::unpack::Finding;
 
 fn list(text: &'static str) -> Vec<&'static str> {

@@ -1,5 +1,10 @@
-//! What is asked for: one package at one exact version in one ecosystem, as
-//! `pypi:numpy==2.1.3` or `npm:@types/node@22.10.1` on the command line, or a `PackageRequest`.
+//! The package vocabulary every layer speaks: what is asked for (one package at one exact
+//! version in one ecosystem, as `pypi:numpy==2.1.3` or `npm:@types/node@22.10.1` on the command
+//! line, or a `PackageRequest`), names as each ecosystem normalises them, [`version`]s as each
+//! ecosystem compares them, and the [`file`] kinds and digests of a version's files.
+
+pub mod file;
+pub mod version;
 
 use std::fmt;
 use std::str::FromStr;
