@@ -504,6 +504,32 @@ struct Caches {
     requests: Store<PackageRequest>,
 }
 
+/// Where the controller downloads advisory exports from, when it does.
+fn advisory_feed(settings: &Settings) -> Result<Option<advisories::Feed>, String> {
+    let Some(f) = &settings.advisory_feed else {
+        return Ok(None);
+    };
+    Ok(Some(advisories::Feed {
+        exports: crate::scan::advisories::download::Exports::new(f.base.clone(), f.dir.clone())?,
+        every: f.every,
+    }))
+}
+
+/// Loads the advisory data once before the first scan (not on the first request to arrive), then
+/// keeps it fresh and re-checks what the repositories hold as it changes.
+async fn start_advisories(ctx: &Arc<package_request::Context>, stop: &Shutdown) {
+    if !ctx.advisories.configured() {
+        tracing::warn!(
+            "no advisory data configured (--advisories-url off and no --advisories): known vulnerabilities are not checked, and policies that require the data hold every package for review"
+        );
+        return;
+    }
+    ctx.advisories.current().await;
+    let (fresh, stop_fresh) = (ctx.clone(), stop.clone());
+    tokio::spawn(async move { fresh.advisories.keep_fresh(stop_fresh).await });
+    tokio::spawn(holdings::keep_checked(ctx.clone(), stop.clone()));
+}
+
 /// Package requests: reconciled when their spec, finalizers or approval change, when their
 /// repository or its policy changes, and when new advisory data arrives.
 async fn request_controller(
@@ -551,21 +577,11 @@ async fn request_controller(
     .applied_objects()
     .predicate_filter(package_request::trigger_hash, Default::default());
 
-    let feed = match &settings.advisory_feed {
-        Some(f) => Some(advisories::Feed {
-            exports: crate::scan::advisories::download::Exports::new(
-                f.base.clone(),
-                f.dir.clone(),
-            )?,
-            every: f.every,
-        }),
-        None => None,
-    };
     let ctx = Arc::new(package_request::Context {
         shared,
         resolver,
         fetcher,
-        advisories: AdvisorySource::new(settings.advisories.clone(), feed),
+        advisories: AdvisorySource::new(settings.advisories.clone(), advisory_feed(settings)?),
         targets,
         repositories: repositories.clone(),
         policies: policies.clone(),
@@ -575,18 +591,7 @@ async fn request_controller(
         #[cfg(feature = "dev")]
         fault: settings.fault.clone(),
     });
-    if ctx.advisories.configured() {
-        // Loaded once before the first scan, not by the first request to arrive.
-        ctx.advisories.current().await;
-        let fresh = ctx.clone();
-        let stop_fresh = stop.clone();
-        tokio::spawn(async move { fresh.advisories.keep_fresh(stop_fresh).await });
-        tokio::spawn(holdings::keep_checked(ctx.clone(), stop.clone()));
-    } else {
-        tracing::warn!(
-            "no advisory data configured (--advisories-url off and no --advisories): known vulnerabilities are not checked, and policies that require the data hold every package for review"
-        );
-    }
+    start_advisories(&ctx, &stop).await;
     // New advisory data: every request is looked at again — those held for want of data are
     // decided, the published ones re-checked when due.
     let advisory_changes =
