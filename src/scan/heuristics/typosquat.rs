@@ -1,5 +1,9 @@
 //! Typosquatting: a requested name one edit (or one common confusion) away from a popular
 //! package it is not. The popular names ship with airlock (`popular-*.txt`).
+//!
+//! npm scopes are owned: `@babel/core` can only come from Babel, so a scoped name is judged by its
+//! scope alone (`@bable/core` imitates Babel's scope) and never by its bare name, which is
+//! usually a common word (`core`, `node`, `react`).
 
 use std::sync::LazyLock;
 
@@ -20,6 +24,8 @@ fn list(text: &'static str) -> Vec<&'static str> {
 
 static PYPI: LazyLock<Vec<&'static str>> = LazyLock::new(|| list(include_str!("popular-pypi.txt")));
 static NPM: LazyLock<Vec<&'static str>> = LazyLock::new(|| list(include_str!("popular-npm.txt")));
+static NPM_SCOPES: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| list(include_str!("popular-npm-scopes.txt")));
 
 /// Optimal string alignment distance (Levenshtein with adjacent transpositions), capped: anything
 /// above `cap` is reported as `cap + 1`, and names whose lengths differ by more are not compared.
@@ -57,20 +63,32 @@ fn skeleton(name: &str) -> String {
         .collect()
 }
 
-/// The popular package `name` imitates, if it imitates one.
-pub fn imitated(ecosystem: Ecosystem, name: &str) -> Option<&'static str> {
-    let (popular, name) = match ecosystem {
-        Ecosystem::Pypi => (&*PYPI, normalize_pypi_name(name)),
-        Ecosystem::Npm => (&*NPM, name.to_ascii_lowercase()),
-    };
-    if popular.binary_search(&name.as_str()).is_ok() {
+/// The popular name among `popular` that `name` is one typo or one confusion away from.
+fn near(popular: &[&'static str], name: &str) -> Option<&'static str> {
+    if popular.binary_search(&name).is_ok() {
         return None;
     }
-    let bare = name.rsplit('/').next().unwrap_or(&name);
-    let sk = skeleton(bare);
+    let sk = skeleton(name);
     popular.iter().copied().find(|p| {
-        (p.len() >= 5 && distance(bare, p, 1) <= 1) || (sk.len() >= 4 && skeleton(p) == sk)
+        (p.len() >= 5 && distance(name, p, 1) <= 1) || (sk.len() >= 4 && skeleton(p) == sk)
     })
+}
+
+/// The popular package (or, for a scoped npm name, the popular scope) `name` imitates.
+pub fn imitated(ecosystem: Ecosystem, name: &str) -> Option<String> {
+    match ecosystem {
+        Ecosystem::Pypi => near(&PYPI, &normalize_pypi_name(name)).map(str::to_string),
+        Ecosystem::Npm => {
+            let name = name.to_ascii_lowercase();
+            match name.strip_prefix('@') {
+                Some(scoped) => {
+                    let (scope, bare) = scoped.split_once('/')?;
+                    near(&NPM_SCOPES, scope).map(|p| format!("@{p}/{bare}"))
+                }
+                None => near(&NPM, &name).map(str::to_string),
+            }
+        }
+    }
 }
 
 pub fn check(ecosystem: Ecosystem, name: &str) -> Option<Finding> {
@@ -98,6 +116,14 @@ mod tests {
     }
 
     #[test]
+    fn a_squatted_scope_names_the_scope_it_imitates() {
+        assert_eq!(
+            imitated(Ecosystem::Npm, "@bable/core").as_deref(),
+            Some("@babel/core")
+        );
+    }
+
+    #[test]
     fn typosquats_are_caught_and_the_real_names_are_not() {
         for (eco, squat) in [
             (Ecosystem::Pypi, "reqeusts"),
@@ -107,6 +133,10 @@ mod tests {
             (Ecosystem::Npm, "lodahs"),
             (Ecosystem::Npm, "expres"),
             (Ecosystem::Npm, "crossenv"),
+            (Ecosystem::Npm, "@bable/core"),
+            (Ecosystem::Npm, "@typse/node"),
+            (Ecosystem::Npm, "@angualr/core"),
+            (Ecosystem::Npm, "@aws_sdk/client-s3"),
         ] {
             assert!(imitated(eco, squat).is_some(), "{squat}");
         }
@@ -118,6 +148,15 @@ mod tests {
             (Ecosystem::Npm, "lodash"),
             (Ecosystem::Npm, "cross-env"),
             (Ecosystem::Npm, "@types/node"),
+            // Owned scopes: the bare name is a common word, and folding it (`core-js` → `core`)
+            // must not make Babel or Angular look like a squat.
+            (Ecosystem::Npm, "@babel/core"),
+            (Ecosystem::Npm, "@angular/core"),
+            (Ecosystem::Npm, "@types/react"),
+            (Ecosystem::Npm, "@types/express"),
+            // An unknown scope is not a typo of a popular unscoped package.
+            (Ecosystem::Npm, "@acme/core"),
+            (Ecosystem::Npm, "@acme/lodash"),
         ] {
             assert_eq!(imitated(eco, real), None, "{real}");
         }
