@@ -55,6 +55,7 @@ pub fn scopes_of(path: &str) -> Vec<Scope> {
         "js" | "cjs" | "mjs" | "ts" => s.extend([Scope::JavaScript, Scope::Program, Scope::Code]),
         "sh" | "bash" | "ps1" | "bat" | "cmd" => s.extend([Scope::Shell, Scope::Code]),
         "pth" => s.push(Scope::Pth),
+        "gyp" | "gypi" => s.push(Scope::Gyp),
         _ => {}
     }
     if name == "setup.py" {
@@ -220,9 +221,10 @@ pub fn scan_text(path: &str, content: &[u8], out: &mut Vec<Finding>) {
                     *off += l.len() + 1;
                     Some((at, l.len()))
                 })
-                .find(|(_, len)| *len >= n)
+                .find(|(at, len)| *len >= n && !is_protobuf_descriptor(&content[*at..*at + *len]))
                 .map(|(at, _)| at),
             Check::EncodedRun(n) => encoded_run(content, n),
+            Check::GypCommand => gyp_command(content),
             _ => None,
         };
         if let Some(at) = hit {
@@ -233,21 +235,23 @@ pub fn scan_text(path: &str, content: &[u8], out: &mut Vec<Finding>) {
     }
 }
 
-/// The offset of the first run of `n` base64 characters, or of `n / 4` `\xNN` escapes.
+/// The offset of the first run of `n` base64 characters, or of `n / 4` `\xNN` escapes, that is
+/// not plain data: a base64 run that decodes to a whole PNG (nothing after its `IEND`: an icon
+/// module, a notebook's figure) and the bytes literal of a protobuf descriptor are passed over.
 fn encoded_run(content: &[u8], n: usize) -> Option<usize> {
-    let mut run_start = 0;
-    let mut run = 0;
-    for (i, b) in content.iter().enumerate() {
-        if b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/' {
-            if run == 0 {
-                run_start = i;
-            }
-            run += 1;
-            if run >= n {
-                return Some(run_start);
-            }
-        } else {
-            run = 0;
+    let is_base64 = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+    let mut i = 0;
+    while i < content.len() {
+        if !is_base64(&content[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < content.len() && is_base64(&content[i]) {
+            i += 1;
+        }
+        if i - start >= n && !is_whole_png(&content[start..i]) {
+            return Some(start);
         }
     }
     let escapes = n / 4;
@@ -265,7 +269,14 @@ fn encoded_run(content: &[u8], n: usize) -> Option<usize> {
             }
             count += 1;
             if count >= escapes {
-                return Some(start);
+                let (_, line, column) = line_of(content, start);
+                if !is_protobuf_descriptor(line) {
+                    return Some(start);
+                }
+                // The rest of the descriptor's line is data too.
+                i = start - column + line.len();
+                count = 0;
+                continue;
             }
             i += 4;
         } else {
@@ -274,6 +285,106 @@ fn encoded_run(content: &[u8], n: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// The offset of the first gyp command expansion that is not the standard header look-up:
+/// `<!(node -p "require('node-addon-api').include")`, `<!@(node -p "require('nan')")` and the
+/// like only print where a dependency lives; anything else is a command run at install time.
+fn gyp_command(content: &[u8]) -> Option<usize> {
+    static LOOKUP: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(
+            r#"^<!@?\(\s*node\s+-(p|e)\s+(\\?["'])require\((\\?["'])[@\w./-]+(\\?["'])\)(\.\w+)*(\\?["'])\s*\)"#,
+        )
+        .ok()
+    });
+    let mut at = 0;
+    while let Some(found) = content[at..]
+        .windows(3)
+        .position(|w| w == b"<!(" || w == b"<!@")
+    {
+        let start = at + found;
+        let rest = &content[start..];
+        let standard = LOOKUP.as_ref().is_some_and(|re| re.is_match(rest));
+        if !standard && (rest.starts_with(b"<!(") || rest.starts_with(b"<!@(")) {
+            return Some(start);
+        }
+        at = start + 3;
+    }
+    None
+}
+
+/// Whether base64 text decodes to one complete PNG with nothing appended: bytes after an image's
+/// end marker are how payloads hide in pictures, so only a PNG whose chunks end exactly at
+/// `IEND` counts as a picture.
+fn is_whole_png(text: &[u8]) -> bool {
+    use base64::Engine;
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+    // The encoded signature: anything else is not worth decoding.
+    if !text.starts_with(b"iVBORw0KGgo") {
+        return false;
+    }
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let Ok(png) = engine.decode(text) else {
+        return false;
+    };
+    let mut at = PNG.len();
+    if !png.starts_with(PNG) {
+        return false;
+    }
+    // Length, type, data, CRC; the chunk walk ends at IEND.
+    while let Some(header) = png.get(at..at + 8) {
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let end = at.saturating_add(12).saturating_add(len);
+        if end > png.len() {
+            return false;
+        }
+        if &header[4..8] == b"IEND" {
+            return end == png.len();
+        }
+        at = end;
+    }
+    false
+}
+
+/// Whether a line is protoc's serialized descriptor and nothing else:
+/// `DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'…')` (or the older
+/// `serialized_pb=b'…'`), one bytes literal to the end of the line — data handed to protobuf,
+/// never code.
+fn is_protobuf_descriptor(line: &[u8]) -> bool {
+    let line = line.trim_ascii();
+    let literal = ["AddSerializedFile(b'", "serialized_pb=b'"]
+        .iter()
+        .find_map(|prefix| {
+            let at = line
+                .windows(prefix.len())
+                .position(|w| w == prefix.as_bytes())?;
+            Some(&line[at + prefix.len()..])
+        });
+    let Some(rest) = literal else {
+        return false;
+    };
+    let Some(body) = rest
+        .strip_suffix(b"')")
+        .or_else(|| rest.strip_suffix(b"',"))
+        .or_else(|| rest.strip_suffix(b"'"))
+    else {
+        return false;
+    };
+    // No unescaped quote inside: the literal really runs to the end.
+    let mut escaped = false;
+    for b in body {
+        match (escaped, b) {
+            (false, b'\\') => escaped = true,
+            (false, b'\'') => return false,
+            _ => escaped = false,
+        }
+    }
+    true
 }
 
 /// An executable inside a source package (an sdist or an npm tarball): binaries there were not
@@ -285,22 +396,38 @@ pub fn scan_head(path: &str, head: &[u8], kind: FileKind, out: &mut Vec<Finding>
     if let Some(format) = executable_kind(head) {
         // Medium: some sdists ship launchers (setuptools' cli.exe) or test binaries; a human
         // decides whether a binary nobody can rebuild from the source beside it belongs there.
+        // Low for test data, and for npm's native addons where prebuildify and node-gyp put
+        // them: a `.node` file runs only when the package's own JavaScript (which the rules
+        // read) requires it, and shipping them is how native packages avoid a compiler.
         let tests = in_tests(path);
+        let addon = native_addon(path, kind);
+        let (severity, note) = match (tests, addon) {
+            (true, _) => (Severity::Low, " (in test data)"),
+            (false, true) => (Severity::Low, " (a prebuilt native addon)"),
+            (false, false) => (Severity::Medium, ""),
+        };
         out.push(Finding {
             rule: "heuristics.executable".into(),
-            severity: if tests {
-                Severity::Low
-            } else {
-                Severity::Medium
-            },
+            severity,
             file: Some(path.to_string()),
             line: None,
             evidence: Some(format!(
-                "a prebuilt {format} executable inside a source package{}",
-                if tests { " (in test data)" } else { "" }
+                "a prebuilt {format} executable inside a source package{note}"
             )),
         });
     }
+}
+
+/// A `.node` file where npm packages keep prebuilt addons: `prebuilds/<platform>/` (prebuildify,
+/// node-gyp-build) or `build/Release/` (node-gyp).
+fn native_addon(path: &str, kind: FileKind) -> bool {
+    let lower = path.to_ascii_lowercase();
+    kind == FileKind::Tarball
+        && lower.ends_with(".node")
+        && (lower.contains("/prebuilds/")
+            || lower.starts_with("prebuilds/")
+            || lower.contains("/build/release/")
+            || lower.starts_with("build/release/"))
 }
 
 /// The weight each finding adds to the heuristic score the policy compares with its thresholds.

