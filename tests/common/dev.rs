@@ -425,7 +425,9 @@ pub fn terminate(child: &mut Child) -> Option<i32> {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Kubernetes' default grace period: the controller may take its documented 20 s for
+    // reconciles in flight (25 s at the very most) and still exit cleanly.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return status.code();
