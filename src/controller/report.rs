@@ -77,6 +77,8 @@ pub struct Tracked<'a, K: HasStatus> {
     pub obj: K,
     saved: K::Status,
     reference: ObjectReference,
+    /// Whether a changed status is still not worth a write (compared with the saved one).
+    negligible: fn(&K::Status, &K::Status) -> bool,
 }
 
 impl<'a, K> Tracked<'a, K>
@@ -98,7 +100,14 @@ where
             obj,
             saved,
             reference,
+            negligible: |_, _| false,
         }
+    }
+
+    /// Skips writes whose change `negligible(current, saved)` says is not worth one.
+    pub fn skipping(mut self, negligible: fn(&K::Status, &K::Status) -> bool) -> Self {
+        self.negligible = negligible;
+        self
     }
 
     pub fn status(&mut self) -> &mut K::Status {
@@ -132,8 +141,11 @@ where
     /// Writes status when it changed, guarded by the resourceVersion it was computed from: a
     /// write that raced another writer fails with 409 and the reconcile starts again.
     pub async fn save(&mut self) -> Result<bool, Error> {
-        if self.obj.status() == Some(&self.saved) {
-            return Ok(false);
+        match self.obj.status() {
+            Some(current) if current == &self.saved || (self.negligible)(current, &self.saved) => {
+                return Ok(false);
+            }
+            _ => {}
         }
         self.obj = super::write_status(self.api, &self.obj).await?;
         self.saved = self.obj.status().cloned().unwrap_or_default();

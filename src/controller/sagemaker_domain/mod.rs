@@ -23,6 +23,7 @@ use super::{Shared, Step};
 use crate::api::conditions::{ConditionStatus, set_condition, types};
 use crate::api::sagemaker_domain::{
     DomainDeletionPolicy, ManagementPolicy, SageMakerDomain, SageMakerDomainSpec,
+    SageMakerDomainStatus,
 };
 use crate::aws::sagemaker::{DomainView, Domains, SageMakerError};
 
@@ -99,8 +100,8 @@ pub async fn reconcile(d: Arc<SageMakerDomain>, ctx: Arc<Context>) -> Result<Act
     .await
 }
 
-/// The domain being worked on: [`Tracked`] with the domain's phase words and its one exception
-/// to writing every change (a resync that moved only `lastSyncTime`).
+/// The domain being worked on: [`Tracked`] with the domain's phase words, skipping writes that
+/// only move `lastSyncTime` ([`only_sync_time_moved`]).
 struct Work<'a> {
     tracked: Tracked<'a, SageMakerDomain>,
     ctx: &'a Context,
@@ -129,23 +130,6 @@ impl Work<'_> {
         });
     }
 
-    async fn save(&mut self) -> Result<bool, Error> {
-        // A resync that found nothing new moves only lastSyncTime: written at most once a minute,
-        // so short resync periods do not turn into a status write per resync.
-        if let Some(current) = &self.obj.status {
-            let saved = self.saved();
-            let mut same = current.clone();
-            same.last_sync_time = saved.last_sync_time.clone();
-            let fresh = saved.last_sync_time.as_ref().is_some_and(|t| {
-                Timestamp::now().duration_since(t.0) < SignedDuration::from_secs(LAST_SYNC_REFRESH)
-            });
-            if same == *saved && fresh {
-                return Ok(false);
-            }
-        }
-        self.tracked.save().await
-    }
-
     /// A phase change, with an event when it is new.
     async fn settle(
         &mut self,
@@ -163,6 +147,17 @@ impl Work<'_> {
         };
         self.tracked.settle(&judged, phase, event).await
     }
+}
+
+/// A resync that found nothing new moves only lastSyncTime: written at most once a minute, so
+/// short resync periods do not turn into a status write per resync.
+fn only_sync_time_moved(current: &SageMakerDomainStatus, saved: &SageMakerDomainStatus) -> bool {
+    let mut same = current.clone();
+    same.last_sync_time = saved.last_sync_time.clone();
+    let fresh = saved.last_sync_time.as_ref().is_some_and(|t| {
+        Timestamp::now().duration_since(t.0) < SignedDuration::from_secs(LAST_SYNC_REFRESH)
+    });
+    same == *saved && fresh
 }
 
 /// With `create: true` and no domain yet: the domain of the declared name if one is there (a
@@ -232,7 +227,7 @@ async fn apply(
     api: &Api<SageMakerDomain>,
 ) -> Result<Action, Error> {
     let mut w = Work {
-        tracked: Tracked::new(api, &ctx.shared, d.clone()),
+        tracked: Tracked::new(api, &ctx.shared, d.clone()).skipping(only_sync_time_moved),
         ctx,
     };
     let spec = d.spec.clone();
