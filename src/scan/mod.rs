@@ -3,6 +3,7 @@
 //! over one package; [`command`] is `airlock scan` and [`report`] its output formats.
 
 pub mod advisories;
+pub mod analysis;
 pub mod command;
 pub mod decide;
 pub mod heuristics;

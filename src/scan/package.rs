@@ -10,6 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
 use super::advisories::AdvisoryDb;
+use super::analysis;
 use super::decide::{Ruling, advisories_unavailable, advisory_finding, decide, release_age};
 use super::heuristics::{self, npm_manifest, typosquat};
 use super::license;
@@ -132,6 +133,7 @@ pub fn scan(
     for file in subject.files {
         let mut file_findings = Vec::new();
         let mut core: Option<CoreMetadata> = None;
+        let mut facts = analysis::Facts::default();
         let result =
             unpack::unpack_path(&file.path, &file.filename, limits, &mut |entry, content| {
                 let path = entry.path.as_str();
@@ -146,7 +148,13 @@ pub fn scan(
                         .take(heuristics::MAX_TEXT_BYTES as u64)
                         .read_to_end(&mut text)?;
                     heuristics::scan_head(path, &text, file.kind, &mut file_findings);
-                    heuristics::scan_text(path, &text, &mut file_findings);
+                    analysis::analyse_file(path, &text, &mut facts);
+                    let skip = if facts.analysed.contains(path) {
+                        analysis::SUPERSEDES
+                    } else {
+                        &[]
+                    };
+                    heuristics::scan_text_except(path, &text, skip, &mut file_findings);
                     if file.kind == FileKind::Tarball
                         && top_level
                         && path.ends_with("/package.json")
@@ -186,6 +194,7 @@ pub fn scan(
                 ..Default::default()
             },
         };
+        file_findings.extend(analysis::judge(&facts));
         if license_text.is_none() {
             license_text = core.as_ref().and_then(CoreMetadata::license_summary);
         }

@@ -157,7 +157,7 @@ pub fn in_tests(path: &str) -> bool {
 }
 
 /// One step less severe: for findings in test code, which is shipped but never run on install.
-fn lowered(s: Severity) -> Severity {
+pub(crate) fn lowered(s: Severity) -> Severity {
     match s {
         Severity::Critical => Severity::High,
         Severity::High => Severity::Medium,
@@ -188,11 +188,17 @@ fn finding(rule: &rules::Rule, path: &str, line: Option<u32>, evidence: String) 
 /// Runs every content rule that applies to `path` over `content`: one finding per rule and file,
 /// at the first match.
 pub fn scan_text(path: &str, content: &[u8], out: &mut Vec<Finding>) {
+    scan_text_except(path, content, &[], out);
+}
+
+/// [`scan_text`] without the rules named in `skip` (those the behaviour analysis decided for
+/// this file).
+pub fn scan_text_except(path: &str, content: &[u8], skip: &[&str], out: &mut Vec<Finding>) {
     let scopes = scopes_of(path);
     if scopes.is_empty() {
         return;
     }
-    let in_scope = |r: &rules::Rule| scopes.contains(&r.scope);
+    let in_scope = |r: &rules::Rule| scopes.contains(&r.scope) && !skip.contains(&r.id);
     if let Ok(compiled) = COMPILED.as_ref() {
         for (rule_idx, re) in &compiled.patterns {
             let rule = &RULES[*rule_idx];
@@ -391,6 +397,24 @@ fn is_protobuf_descriptor(line: &[u8]) -> bool {
 /// built from the source beside them and cannot be reviewed.
 pub fn scan_head(path: &str, head: &[u8], kind: FileKind, out: &mut Vec<Finding>) {
     if kind == FileKind::Wheel {
+        // Wheels carry compiled code by design; a binary named as data is hiding.
+        if let Some(format) = executable_kind(head)
+            && let Some(ext) = disguise(path)
+        {
+            out.push(Finding {
+                rule: "heuristics.disguised-executable".into(),
+                severity: if in_tests(path) {
+                    Severity::Medium
+                } else {
+                    Severity::High
+                },
+                file: Some(path.to_string()),
+                line: None,
+                evidence: Some(format!(
+                    "a {format} executable named as a .{ext} file: loaders read it as code while a reviewer sees data"
+                )),
+            });
+        }
         return;
     }
     if let Some(format) = executable_kind(head) {
@@ -416,6 +440,18 @@ pub fn scan_head(path: &str, head: &[u8], kind: FileKind, out: &mut Vec<Finding>
             )),
         });
     }
+}
+
+/// The data-file extension an executable hides behind, if any.
+fn disguise(path: &str) -> Option<&str> {
+    const DATA: &[&str] = &[
+        "png", "jpg", "jpeg", "gif", "ico", "bmp", "txt", "json", "dat", "csv", "wav", "mp3",
+        "ttf", "woff", "woff2", "yaml", "yml", "xml", "html", "css", "js", "py", "md", "rst",
+        "cfg", "ini", "toml",
+    ];
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let (_, ext) = name.rsplit_once('.')?;
+    DATA.iter().find(|d| ext.eq_ignore_ascii_case(d)).copied()
 }
 
 /// A `.node` file where npm packages keep prebuilt addons: `prebuilds/<platform>/` (prebuildify,
