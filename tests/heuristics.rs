@@ -89,7 +89,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "heuristics.raw-ip-url",
         "pkg/x.py",
         "URL = 'http://45.61.139.22:8080/payload'\n",
-        "URL = 'http://127.0.0.1:8080/health'\nDEV = 'http://192.168.1.10/'\n",
+        "URL = 'http://127.0.0.1:8080/health'\nDEV = 'http://192.168.1.10/'\n\"\"\"Pin the host:\n    >>> s.get(\"https://93.184.216.34\", headers={\"Host\": \"example.org\"})\n\"\"\"\n",
     ),
     (
         "heuristics.gyp-command",
@@ -351,5 +351,35 @@ fn prebuilt_native_addons_count_for_less_than_other_binaries() {
     assert_eq!(
         severity("pkg-1.0/prebuilds/x.node", FileKind::Sdist),
         Some(Severity::Medium)
+    );
+}
+
+#[test]
+fn a_long_line_of_data_is_not_minified_code() {
+    // Modelled on pygments' Unicode tables and generated name sets: one literal on one line.
+    let ranges = format!(
+        "xid_continue = '0-9A-Z_a-z{}'\n",
+        "\\xaa\\xb5\\xb7".repeat(2000)
+    );
+    let names = format!(
+        "NAMES = {{{}}}\n",
+        (0..2000)
+            .map(|i| format!("'Name{i}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for data in [ranges, names] {
+        let hits = fired("pkg/_tables.py", data.as_bytes());
+        assert!(
+            !hits.iter().any(|r| r == "heuristics.minified-python"),
+            "{hits:?}"
+        );
+    }
+    // The same length of code with almost no strings is minified.
+    let code = format!("x = {}\n", "(a+b)*c-".repeat(1500));
+    assert!(
+        fired("pkg/m.py", code.as_bytes())
+            .iter()
+            .any(|r| r == "heuristics.minified-python")
     );
 }

@@ -328,11 +328,16 @@ async fn the_most_downloaded_packages_are_not_denied_and_rarely_held() {
         .map(|p| format!("pypi:{p}"))
         .chain(TOP_NPM.iter().map(|n| format!("npm:{n}")))
         .collect();
-    let (reports, errors, _) = scan_live(
-        specs,
-        &["*cp311*manylinux*x86_64*", "*-none-any.whl", "*.tgz"],
-    )
-    .await;
+    // One Linux x86-64 wheel per binary project (scipy 1.18 starts at CPython 3.12; psutil
+    // ships abi3), the pure wheel otherwise, the npm tarball.
+    let files = [
+        "*cp311*manylinux*x86_64*",
+        "*-abi3-manylinux*x86_64*",
+        "scipy-*-cp312-cp312-manylinux*x86_64*",
+        "*-none-any.whl",
+        "*.tgz",
+    ];
+    let (reports, errors, _) = scan_live(specs, &files).await;
     let errors: Vec<String> = errors
         .iter()
         .map(|e| format!("{}: {}", e.spec, e.error))

@@ -12,8 +12,9 @@ use serde::Serialize;
 use super::advisories::AdvisoryDb;
 use super::analysis;
 use super::decide::{Ruling, advisories_unavailable, advisory_finding, decide, release_age};
-use super::heuristics::{self, npm_manifest, typosquat};
+use super::heuristics::{self, commands, npm_manifest, typosquat};
 use super::license;
+use super::record::{Hashing, RecordCheck};
 use crate::api::package_request::Ecosystem;
 use crate::api::scan_policy::ScanPolicySpec;
 use crate::package::file::FileKind;
@@ -134,14 +135,22 @@ pub fn scan(
         let mut file_findings = Vec::new();
         let mut core: Option<CoreMetadata> = None;
         let mut facts = analysis::Facts::default();
+        let wheel = file.kind == FileKind::Wheel;
+        let mut record = RecordCheck::default();
         let result =
             unpack::unpack_path(&file.path, &file.filename, limits, &mut |entry, content| {
                 let path = entry.path.as_str();
+                if wheel && RecordCheck::is_record(path) {
+                    return record.record(path, content);
+                }
+                let mut hashing = Hashing::new(content, wheel);
+                let content: &mut dyn Read = &mut hashing;
                 let top_level = path.matches('/').count() == 1;
                 if heuristics::wants_text(path)
                     || path.ends_with("package.json")
                     || path.ends_with("PKG-INFO")
                     || path.ends_with(".dist-info/METADATA")
+                    || path.ends_with(".dist-info/entry_points.txt")
                 {
                     let mut text = Vec::new();
                     content
@@ -162,6 +171,15 @@ pub fn scan(
                     {
                         tarball_manifest = serde_json::from_slice(&text).ok();
                     }
+                    if wheel && top_level && path.ends_with(".dist-info/entry_points.txt") {
+                        let scripts = commands::console_scripts(&String::from_utf8_lossy(&text));
+                        file_findings.extend(commands::shadowing(
+                            subject.ecosystem,
+                            subject.name,
+                            &scripts,
+                            path,
+                        ));
+                    }
                     if top_level
                         && (path.ends_with("/PKG-INFO") || path.ends_with(".dist-info/METADATA"))
                         && core.is_none()
@@ -179,8 +197,14 @@ pub fn scan(
                     }
                     heuristics::scan_head(path, &head[..n], file.kind, &mut file_findings);
                 }
+                if let Some(digest) = hashing.finish()? {
+                    record.held(path, digest);
+                }
                 Ok(())
             });
+        if wheel && let Ok(r) = &result {
+            file_findings.extend(record.findings(r.complete));
+        }
         let report = match result {
             Ok(r) => r,
             Err(e) => unpack::UnpackReport {
@@ -215,6 +239,12 @@ pub fn scan(
     }
     if let Some(manifest) = &tarball_manifest {
         findings.extend(npm_manifest::install_scripts(manifest));
+        findings.extend(commands::shadowing(
+            subject.ecosystem,
+            subject.name,
+            &commands::npm_bins(manifest),
+            "package/package.json",
+        ));
         if let Some(registry) = &subject.metadata.registry_manifest
             && let Some(f) = npm_manifest::confusion(registry, manifest)
         {

@@ -260,12 +260,33 @@ pub fn tar_gz(entries: &[TarEntry]) -> Vec<u8> {
 /// A wheel: `pkg/__init__.py` plus the `.dist-info` files.
 pub fn wheel(name: &str, version: &str, module: &str) -> Vec<u8> {
     let dist = format!("{}-{version}.dist-info", name.replace('-', "_"));
-    zip(&[
+    zip(&with_record(&dist, vec![
         ZipEntry::file(&format!("{}/__init__.py", name.replace('-', "_")), module.as_bytes()),
         ZipEntry::file(&format!("{dist}/METADATA"), core_metadata(name, version).as_bytes()),
         ZipEntry::file(&format!("{dist}/WHEEL"), b"Wheel-Version: 1.0\nGenerator: airlock-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
-        ZipEntry::file(&format!("{dist}/RECORD"), b""),
-    ])
+    ]))
+}
+
+/// `entries` as a wheel: the `.dist-info/RECORD` naming every file with its digest is added, as
+/// a build tool writes it.
+pub fn with_record(dist_info: &str, mut entries: Vec<ZipEntry>) -> Vec<ZipEntry> {
+    use base64::Engine;
+    let mut record = String::new();
+    for e in &entries {
+        let digest = ring::digest::digest(&ring::digest::SHA256, &e.data);
+        record.push_str(&format!(
+            "{},sha256={},{}\n",
+            String::from_utf8_lossy(&e.name),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest),
+            e.data.len()
+        ));
+    }
+    record.push_str(&format!("{dist_info}/RECORD,,\n"));
+    entries.push(ZipEntry::file(
+        &format!("{dist_info}/RECORD"),
+        record.as_bytes(),
+    ));
+    entries
 }
 
 pub fn core_metadata(name: &str, version: &str) -> String {

@@ -72,6 +72,10 @@ pub enum Taint {
     Environment,
     /// Read from a data file (an image, JSON, a blob) rather than from source code.
     DataFile,
+    /// A place the system starts things from (a shell rc file, an autostart folder or key, a
+    /// scheduled-task directory): persistence once something is written there. Naming one is
+    /// not (a syntax highlighter lists `.bashrc` among shell files).
+    AutostartPath,
 }
 
 /// A source a value carries: what it is and where it entered.
@@ -475,11 +479,15 @@ pub fn judge(facts: &Facts) -> Vec<Finding> {
                 &f.site,
                 format!("{} ({}), {}", f.detail, f.site, f.when.words()),
             ),
+            // Registry tokens read and packages published by the same file: the worm's loop
+            // (a maintainer's `setup.py publish` shortcut reads no token).
             Behaviour::Publishes => {
-                if let Some(c) = anywhere(Behaviour::ReadsCredentials).filter(|c| {
-                    c.detail.contains("token")
-                        || c.detail.contains("npmrc")
-                        || c.detail.contains("pypirc")
+                if let Some(c) = all.iter().find(|c| {
+                    c.behaviour == Behaviour::ReadsCredentials
+                        && c.site.file == f.site.file
+                        && (c.detail.contains("token")
+                            || c.detail.contains("npmrc")
+                            || c.detail.contains("pypirc"))
                 }) {
                     push_finding(
                         &mut out,
@@ -517,8 +525,10 @@ fn push_finding(out: &mut Vec<Finding>, id: &str, lower: bool, site: &Site, chai
     } else {
         severity
     };
+    // Test code runs only under a test runner, never at install or import: a flow there is
+    // worth a look, not a hold by itself.
     if tests {
-        severity = super::heuristics::lowered(severity);
+        severity = super::heuristics::lowered(super::heuristics::lowered(severity));
     }
     out.push(Finding {
         rule: id.to_string(),

@@ -103,6 +103,9 @@ struct Val {
     text: Option<String>,
     /// The text was built at run time (reversed, joined, decoded, concatenated).
     computed: bool,
+    /// Parts of the text are unknown (an f-string's holes, shown as `*`): a template whose
+    /// constant parts are in plain sight, as code generators write them.
+    partial: bool,
     /// The dotted name this value denotes (`subprocess.Popen`, `requests.Session()`).
     name: Option<String>,
     /// The variable it was read from.
@@ -434,7 +437,10 @@ impl<'a> Walker<'a> {
                 let prev = self.eval(&a.target);
                 let add = self.eval(&a.value);
                 let mut v = match (&prev.text, &add.text, a.op) {
-                    (Some(p), Some(q), ast::Operator::Add) => Val::text(format!("{p}{q}"), true),
+                    (Some(p), Some(q), ast::Operator::Add) => Val {
+                        partial: prev.partial || add.partial,
+                        ..Val::text(format!("{p}{q}"), true)
+                    },
                     _ => Val::default(),
                 };
                 v.add_origins(&prev.origins);
@@ -605,10 +611,36 @@ impl<'a> Walker<'a> {
     fn classify(&mut self, text: &str, offset: usize, v: &mut Val) {
         let head = &text[..floor_boundary(text, 64 << 10)];
         for (behaviour, what) in strings::classify(head) {
-            if behaviour == Behaviour::ReadsCredentials {
-                v.add_origins(&[self.origin(Taint::Credential, offset, what.to_string())]);
+            match behaviour {
+                Behaviour::ReadsCredentials => {
+                    v.add_origins(&[self.origin(Taint::Credential, offset, what.to_string())]);
+                }
+                // A fact once the path is written to or a command uses it (see `wrote`).
+                Behaviour::Persists => {
+                    v.add_origins(&[self.origin(Taint::AutostartPath, offset, what.to_string())]);
+                    continue;
+                }
+                _ => {}
             }
             self.fact(behaviour, offset, what.to_string(), Vec::new());
+        }
+    }
+
+    /// Persistence facts for autostart places among a sink's values: a command that names one,
+    /// a file written there.
+    fn persists_through(&mut self, origins: &[Origin], offset: usize, how: &str) {
+        let places: Vec<String> = origins
+            .iter()
+            .filter(|o| o.taint == Taint::AutostartPath)
+            .map(|o| o.detail.clone())
+            .collect();
+        for what in places {
+            self.fact(
+                Behaviour::Persists,
+                offset,
+                format!("{what} ({how})"),
+                Vec::new(),
+            );
         }
     }
 
@@ -689,6 +721,7 @@ impl<'a> Walker<'a> {
             Expr::FString(f) => {
                 let mut text = String::new();
                 let mut origins = Vec::new();
+                let mut partial = false;
                 for part in f.value.iter() {
                     match part {
                         ast::FStringPart::Literal(l) => text.push_str(&l.value),
@@ -702,7 +735,10 @@ impl<'a> Walker<'a> {
                                         let v = self.eval(&i.expression);
                                         match v.text {
                                             Some(t) => text.push_str(&t),
-                                            None => text.push('*'),
+                                            None => {
+                                                text.push('*');
+                                                partial = true;
+                                            }
                                         }
                                         origins.extend(v.origins);
                                     }
@@ -712,6 +748,7 @@ impl<'a> Walker<'a> {
                     }
                 }
                 let mut v = self.literal(text, offset, true);
+                v.partial = partial;
                 v.add_origins(&origins);
                 v
             }
@@ -759,7 +796,9 @@ impl<'a> Walker<'a> {
                 let r = self.eval(&b.right);
                 let mut v = match (&l.text, &r.text, b.op) {
                     (Some(x), Some(y), ast::Operator::Add) => {
-                        self.quiet_literal(format!("{x}{y}"), offset)
+                        let mut v = self.quiet_literal(format!("{x}{y}"), offset);
+                        v.partial = l.partial || r.partial;
+                        v
                     }
                     (Some(x), Some(y), ast::Operator::Div) => {
                         self.quiet_literal(format!("{x}/{y}"), offset)
@@ -1422,7 +1461,9 @@ impl<'a> Walker<'a> {
                 let mut tmp = Val::default();
                 self.classify(&command, offset, &mut tmp);
                 out.add_origins(&tmp.origins);
+                self.persists_through(&tmp.origins, offset, "in a command");
             }
+            self.persists_through(&given, offset, "in a command");
             self.fact(
                 Behaviour::RunsProcess,
                 offset,
@@ -1447,7 +1488,9 @@ impl<'a> Walker<'a> {
                 && (!code.computed || !code.origins.iter().any(|o| o.taint == Taint::Decoded))
             {
                 self.nested(&text.clone(), offset);
-                if code.computed && looks_like_code(text) {
+                // A template with holes shows its code in the source; what it runs is analysed
+                // above like any other code.
+                if code.computed && !code.partial && looks_like_code(text) {
                     from.push(self.origin(
                         Taint::Decoded,
                         offset,
@@ -1484,6 +1527,7 @@ impl<'a> Walker<'a> {
     fn wrote(&mut self, path: &Val, data: &Val, offset: usize) {
         let p = path.text.clone().unwrap_or_default();
         let lower = p.to_ascii_lowercase();
+        self.persists_through(&path.origins, offset, "written");
         if lower.ends_with(".pth") {
             self.fact(
                 Behaviour::Persists,

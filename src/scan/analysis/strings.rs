@@ -28,7 +28,14 @@ const CLASSES: &[Class] = &[
     Class {
         behaviour: Behaviour::ReadsCredentials,
         what: "reads package-registry tokens (.npmrc/.pypirc)",
-        pattern: r"\.npmrc\b|\.pypirc\b|\.git-credentials\b|\.netrc\b",
+        pattern: r"\.npmrc\b|\.pypirc\b",
+    },
+    Class {
+        behaviour: Behaviour::ReadsCredentials,
+        // HTTP clients read .netrc for the user's own logins (requests does); a publishing
+        // worm wants registry tokens, so this class alone never makes one.
+        what: "reads stored logins (.netrc/.git-credentials)",
+        pattern: r"\.git-credentials\b|\.netrc\b",
     },
     Class {
         behaviour: Behaviour::ReadsCredentials,
@@ -73,7 +80,9 @@ const CLASSES: &[Class] = &[
     Class {
         behaviour: Behaviour::DownloadRunCommand,
         what: "a hidden PowerShell download-and-run",
-        pattern: r"(?i)(powershell|pwsh)[^\n]{0,200}(-w(indowstyle)?\s+hidden|-ep\s+bypass|-exec(utionpolicy)?\s+bypass|-enc(odedcommand)?\s|iex\b|invoke-expression|downloadstring|downloadfile|iwr\s|invoke-webrequest)|(iwr|irm|invoke-webrequest|invoke-restmethod)\s[^\n|]{0,200}\|\s*iex",
+        // `-ExecutionPolicy Bypass -File` of the package's own script is how build tools run
+        // PowerShell (meson does); hidden windows, encoded commands and downloads are not.
+        pattern: r"(?i)(powershell|pwsh)[^\n]{0,200}(-w(indowstyle)?\s+hidden|-enc(odedcommand)?\s|iex\b|invoke-expression|downloadstring|downloadfile|iwr\s|invoke-webrequest)|(iwr|irm|invoke-webrequest|invoke-restmethod)\s[^\n|]{0,200}\|\s*iex",
     },
     Class {
         behaviour: Behaviour::DownloadRunCommand,

@@ -2,6 +2,7 @@
 //! look at the package as a whole — executables in source packages, npm install scripts and
 //! manifest confusion ([`npm_manifest`]), typosquatting ([`typosquat`]).
 
+pub mod commands;
 pub mod npm_manifest;
 pub mod rules;
 pub mod typosquat;
@@ -208,7 +209,8 @@ pub fn scan_text_except(path: &str, content: &[u8], skip: &[&str], out: &mut Vec
             let hit = match rule.check {
                 Check::PublicIp(_) => re.captures_iter(content).find_map(|c| {
                     let ip = c.get(1)?;
-                    public_ipv4(ip.as_bytes()).then(|| c.get(0).map_or(ip.start(), |m| m.start()))
+                    let at = c.get(0).map_or(ip.start(), |m| m.start());
+                    (public_ipv4(ip.as_bytes()) && !in_doctest(content, at)).then_some(at)
                 }),
                 _ => re.find(content).map(|m| m.start()),
             };
@@ -227,7 +229,10 @@ pub fn scan_text_except(path: &str, content: &[u8], skip: &[&str], out: &mut Vec
                     *off += l.len() + 1;
                     Some((at, l.len()))
                 })
-                .find(|(at, len)| *len >= n && !is_protobuf_descriptor(&content[*at..*at + *len]))
+                .find(|(at, len)| {
+                    let line = &content[*at..*at + *len];
+                    *len >= n && !is_protobuf_descriptor(line) && looks_minified(line)
+                })
                 .map(|(at, _)| at),
             Check::EncodedRun(n) => encoded_run(content, n),
             Check::GypCommand => gyp_command(content),
@@ -361,6 +366,48 @@ fn is_whole_png(text: &[u8]) -> bool {
 /// `DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'…')` (or the older
 /// `serialized_pb=b'…'`), one bytes literal to the end of the line — data handed to protobuf,
 /// never code.
+/// Whether the line holding `at` is a doctest example (`>>> `, `... `): documentation, which
+/// Python never runs as code (a line of code cannot start with `>>>`).
+fn in_doctest(content: &[u8], at: usize) -> bool {
+    let start = content[..at]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = content[start..].trim_ascii_start();
+    line.starts_with(b">>> ") || line.starts_with(b"... ")
+}
+
+/// Whether a long Python line is code squeezed onto one line rather than one data literal
+/// (a table of Unicode ranges, a set of names, a generated validator's schema): many statements,
+/// almost no string content, or dynamic code outside the strings.
+fn looks_minified(line: &[u8]) -> bool {
+    let (mut quote, mut escaped) = (None::<u8>, false);
+    let (mut outside, mut statements) = (Vec::with_capacity(256), 0usize);
+    for &b in line {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == q {
+                    quote = None;
+                }
+            }
+            None => match b {
+                b'\'' | b'"' => quote = Some(b),
+                b';' => statements += 1,
+                _ if outside.len() < 1 << 20 => outside.push(b),
+                _ => {}
+            },
+        }
+    }
+    let dynamic = [&b"exec("[..], b"eval(", b"__import__", b"compile("]
+        .iter()
+        .any(|t| outside.windows(t.len()).any(|w| w == *t));
+    statements >= 10 || dynamic || outside.len() * 10 >= line.len() * 9
+}
+
 fn is_protobuf_descriptor(line: &[u8]) -> bool {
     let line = line.trim_ascii();
     let literal = ["AddSerializedFile(b'", "serialized_pb=b'"]
