@@ -13,6 +13,7 @@
 //! bytes, so a package's plain modules cost one pass at memory speed.
 
 pub mod decode;
+pub mod javascript;
 pub mod python;
 pub mod strings;
 
@@ -102,6 +103,10 @@ pub enum Behaviour {
     Publishes,
     HidesName,
     InvisibleText,
+    /// Overrides a browser API (`fetch`, `XMLHttpRequest`, `window.ethereum`).
+    HooksBrowser,
+    /// Holds cryptocurrency wallet addresses or a pattern matching them.
+    NamesWallet,
 }
 
 /// One thing the code does, where, and what flowed into it.
@@ -207,6 +212,16 @@ pub const RULES: &[(&str, Severity, &str)] = &[
         "reaches code execution through a name built at run time",
     ),
     (
+        "heuristics.wallet-drainer",
+        Severity::Critical,
+        "overrides the browser's requests or wallet provider and holds wallet addresses (a drainer)",
+    ),
+    (
+        "heuristics.browser-hook",
+        Severity::Low,
+        "overrides a browser API (fetch, XMLHttpRequest, window.ethereum)",
+    ),
+    (
         "heuristics.invisible-code",
         Severity::High,
         "a string of invisible Unicode characters (a hidden payload)",
@@ -233,6 +248,31 @@ static PREFILTER: LazyLock<Option<regex::bytes::Regex>> = LazyLock::new(|| {
     .ok()
 });
 
+/// Bytes a JavaScript file needs for any finding: a sink, a decoder, a hooked browser API, a
+/// credential file, invisible characters. (`require(` alone is in every module.)
+static JS_PREFILTER: LazyLock<Option<regex::bytes::Regex>> = LazyLock::new(|| {
+    regex::bytes::Regex::new(concat!(
+        r"child_process|(^|[^\w.])eval\(|Function\(|vm\.|runInThisContext|fetch|https?\.(get|request)|",
+        r"axios|dns\.|atob\(|Buffer\.from|fromCharCode|XMLHttpRequest|ethereum|\.npmrc|",
+        r"\.ssh|credentials|chmod|writeFile|appendFile|_compile|process\.env\b[^.]|",
+        r"(?-u:\xef\xb8|\xf3\xa0)",
+    ))
+    .ok()
+});
+
+fn is_javascript(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    [".js", ".cjs", ".mjs", ".ts", ".mts", ".cts"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+        && !lower.ends_with(".d.ts")
+}
+
+/// Whether a JavaScript file could hold anything the analysis reports.
+pub fn worth_parsing_js(content: &[u8]) -> bool {
+    JS_PREFILTER.as_ref().is_none_or(|re| re.is_match(content))
+}
+
 /// Whether `content` could hold anything the analysis reports (see [`PREFILTER`]).
 pub fn worth_parsing(content: &[u8]) -> bool {
     PREFILTER.as_ref().is_none_or(|re| re.is_match(content))
@@ -256,6 +296,15 @@ pub fn language_of(path: &str) -> Option<When> {
 /// Analyses one file of the package into `facts` (a no-op for files the analysis does not read
 /// or that the prefilter rules out).
 pub fn analyse_file(path: &str, content: &[u8], facts: &mut Facts) {
+    if is_javascript(path) {
+        if worth_parsing_js(content) {
+            let text = String::from_utf8_lossy(content);
+            if javascript::analyse(path, &text, When::Import, facts) {
+                facts.analysed.insert(path.to_string());
+            }
+        }
+        return;
+    }
     let Some(when) = language_of(path) else {
         return;
     };
@@ -498,6 +547,24 @@ pub fn judge(facts: &Facts) -> Vec<Finding> {
                     );
                 }
             }
+            // Instrumentation (error trackers, polyfills) overrides fetch and XHR too; with
+            // wallet addresses beside the hook it is an address swapper.
+            Behaviour::HooksBrowser => match in_file(&f.site.file, Behaviour::NamesWallet) {
+                Some(w) => push_finding(
+                    &mut out,
+                    "heuristics.wallet-drainer",
+                    false,
+                    &f.site,
+                    format!("{} ({}) with {} ({})", f.detail, f.site, w.detail, w.site),
+                ),
+                None => push_finding(
+                    &mut out,
+                    "heuristics.browser-hook",
+                    false,
+                    &f.site,
+                    format!("{} ({}), {}", f.detail, f.site, f.when.words()),
+                ),
+            },
             Behaviour::InvisibleText => push_finding(
                 &mut out,
                 "heuristics.invisible-code",
